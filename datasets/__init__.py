@@ -1,0 +1,1 @@
+"""eqzoo dataset adapters: scikit-learn, tensorflow-datasets and synthetic symmetric tasks."""

@@ -1,0 +1,47 @@
+"""Folding structured layers into plain Dense layers for export and serving."""
+
+import keras
+
+from layers.structured_dense import StructuredDense
+
+
+def fold_to_dense(model):
+    """A copy of `model` with every structured dense layer replaced by a plain `Dense`.
+
+    Each replacement holds the assembled kernel and the bias, so outputs match the original
+    (up to float rounding of the same products) and inference runs at plain-Keras speed with no
+    custom objects needed to load the result. Other layers are cloned with their weights copied.
+    Works on Functional and Sequential models, nested ones included.
+    """
+    if not isinstance(model, (keras.Sequential, keras.Model)) or not _is_graph_model(model):
+        raise ValueError(
+            "fold_to_dense needs a built Functional or Sequential model. Received: "
+            f"{type(model).__name__}. For a subclassed model, call `layer.to_dense()` on each "
+            "structured layer instead."
+        )
+
+    def clone(layer):
+        if isinstance(layer, StructuredDense):
+            return layer.to_dense()
+        clone = layer.__class__.from_config(layer.get_config())
+        return clone
+
+    folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    for old, new in zip(_leaf_layers(model), _leaf_layers(folded)):
+        if not isinstance(old, StructuredDense) and old.weights:
+            new.set_weights(old.get_weights())
+    return folded
+
+
+def _is_graph_model(model):
+    return isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False) or (
+        model.__class__.__name__ == "Functional"
+    )
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model) and not isinstance(layer, StructuredDense):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer

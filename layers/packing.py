@@ -1,0 +1,90 @@
+"""Packed storage of symmetric matrices: n(n+1)/2 values laid out so the matrix is cut, not gathered.
+
+The layout is LAPACK's rectangular full packed (RFP) idea. Split a symmetric `W` (n x n) into
+blocks around `h = ceil(n / 2)`:
+
+    W = [[W11, W21^T],        W11: h x h symmetric, W22: (n-h) x (n-h) symmetric,
+         [W21, W22  ]]        W21: (n-h) x h, no structure.
+
+The lower triangle of W11 and the (transposed) lower triangle of W22 fit together in one
+rectangle T, W21 sits below it, and the stored array is `[T; W21]`, of shape (n+1, n/2) for even
+n and (n, (n+1)/2) for odd n: exactly n(n+1)/2 values. Assembling W is then two slices, two
+transposes, two selects against fixed triangular masks and two concatenations, all O(n^2) copies.
+Its gradient is the same kind of copies, where a gather from a flat vector would scatter-add.
+Every off-diagonal pair of W is a copy of one stored value, so W is bitwise symmetric.
+"""
+
+import functools
+
+import numpy as np
+from keras import ops
+
+
+def packed_shape(n):
+    """Shape of the stored array for an n x n symmetric matrix."""
+    h = (n + 1) // 2
+    return (n + 1, h) if n % 2 == 0 else (n, h)
+
+
+def packed_size(n):
+    return n * (n + 1) // 2
+
+
+@functools.lru_cache(maxsize=None)
+def packed_index(n):
+    """`(rows, cols)` int arrays of `packed_shape(n)`: `stored[a, b] == W[rows[a, b], cols[a, b]]`.
+
+    Every pair has `rows >= cols` and each lower-triangle entry of W appears exactly once.
+    """
+    h = (n + 1) // 2
+    even = n % 2 == 0
+    rows = np.empty(packed_shape(n), dtype=np.int64)
+    cols = np.empty(packed_shape(n), dtype=np.int64)
+    t_rows = h + 1 if even else h
+    for r in range(t_rows):
+        for c in range(h):
+            if (even and r > c) or (not even and r >= c):
+                rows[r, c], cols[r, c] = (r - 1, c) if even else (r, c)  # W11
+            else:
+                rows[r, c], cols[r, c] = (h + c, h + r) if even else (h + c - 1, h + r)  # W22
+    for i in range(n - h):
+        rows[t_rows + i, :] = h + i  # W21
+        cols[t_rows + i, :] = np.arange(h)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
+
+
+@functools.lru_cache(maxsize=None)
+def lower_mask(n):
+    """Boolean (n, n) mask of the lower triangle, diagonal included."""
+    mask = np.tril(np.ones((n, n), dtype=bool))
+    mask.setflags(write=False)
+    return mask
+
+
+def mirror_lower(matrix, n):
+    """The symmetric matrix whose lower triangle (diagonal included) is that of `matrix`."""
+    return ops.where(lower_mask(n), matrix, ops.transpose(matrix))
+
+
+def unpack_symmetric(stored, n):
+    """Assembles the n x n symmetric matrix from its packed array (see the module docstring)."""
+    h = (n + 1) // 2
+    if n % 2 == 0:
+        m1, m2, w21 = stored[1 : h + 1], stored[:h], stored[h + 1 :]
+    else:
+        m1, m2, w21 = stored[:h], stored[: h - 1, 1:], stored[h:]
+    w11 = mirror_lower(m1, h)
+    # T holds W22's lower triangle transposed, so the roles of M2 and M2^T swap.
+    w22 = mirror_lower(ops.transpose(m2), n - h)
+    top = ops.concatenate([w11, ops.transpose(w21)], axis=1)
+    bottom = ops.concatenate([w21, w22], axis=1)
+    return ops.concatenate([top, bottom], axis=0)
+
+
+def pack_symmetric(matrix, n):
+    """The packed array of `matrix`'s lower triangle (a gather: for assignment, not the hot path)."""
+    rows, cols = packed_index(n)
+    flat = ops.reshape(matrix, (-1,))
+    return ops.take(flat, ops.convert_to_tensor(rows * n + cols))

@@ -1,0 +1,51 @@
+"""Test-session setup: keep caches out of the home directory and give TensorFlow two CPU devices.
+
+Everything here runs before any test module imports TensorFlow, which is why it sits at import time.
+"""
+
+import os
+import tempfile
+
+_SCRATCH = tempfile.mkdtemp(prefix="eqzoo-tests-")
+# W&B, tfds and Keras write into the home directory unless told otherwise.
+for _var, _sub in [
+    ("WANDB_DIR", "wandb"),
+    ("WANDB_CACHE_DIR", "wandb-cache"),
+    ("WANDB_CONFIG_DIR", "wandb-config"),
+    ("WANDB_DATA_DIR", "wandb-data"),
+    ("TFDS_DATA_DIR", "tfds"),
+    ("KERAS_HOME", "keras"),
+    ("MPLCONFIGDIR", "matplotlib"),
+]:
+    os.environ[_var] = os.path.join(_SCRATCH, _sub)
+    os.makedirs(os.environ[_var], exist_ok=True)
+os.environ["WANDB_MODE"] = "offline"
+os.environ["WANDB_SILENT"] = "true"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so MirroredStrategy tests have replicas to mirror across. This must
+# happen before TensorFlow initialises its devices, hence before any test runs an op.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Each test starts from float32, a clean Keras session and a fixed seed."""
+    keras.mixed_precision.set_global_policy("float32")
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def scratch_dir(tmp_path):
+    return tmp_path

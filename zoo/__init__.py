@@ -1,0 +1,1 @@
+"""eqzoo model zoo: reference architectures with named presets (see the zoo issue)."""
