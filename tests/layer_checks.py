@@ -1,0 +1,114 @@
+"""One shared check for every layer, in the spirit of Keras' `run_layer_test`.
+
+`run_layer_checks(make_layer, input_shape)` builds fresh layers from `make_layer()` and checks:
+eager and symbolic calls agree on the output shape; the trainable parameter count; a
+`get_config`/`from_config` round trip; `.keras` and `.weights.h5` round trips with bitwise
+identical outputs; `tf.function` with and without XLA; one `fit` step that changes the weights and
+keeps the loss finite; and `mixed_bfloat16` (float32 variables, bfloat16 outputs).
+"""
+
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+BATCH = 3
+
+
+def run_layer_checks(
+    make_layer,
+    input_shape,
+    *,
+    expected_output_shape=None,
+    expected_trainable=None,
+    check_fit=True,
+    check_mixed_precision=True,
+    check_jit=True,
+    seed=0,
+):
+    """Runs every shared check on layers from `make_layer()`; returns one built layer."""
+    input_shape = tuple(input_shape)
+    x = np.random.default_rng(seed).normal(size=(BATCH,) + input_shape).astype("float32")
+
+    layer = make_layer()
+    y = np.asarray(layer(x))
+    assert layer.built
+    if expected_output_shape is not None:
+        assert y.shape == (BATCH,) + tuple(expected_output_shape), y.shape
+    assert np.all(np.isfinite(y)), "eager output has non-finite values"
+    assert tuple(layer.compute_output_shape((BATCH,) + input_shape)) == y.shape
+    if expected_trainable is not None:
+        got = sum(int(np.prod(v.shape)) for v in layer.trainable_weights)
+        assert got == expected_trainable, f"trainable parameters: {got} != {expected_trainable}"
+
+    symbolic = make_layer()(keras.Input(input_shape))
+    assert tuple(symbolic.shape) == (None,) + y.shape[1:], symbolic.shape
+
+    _check_config_round_trip(layer, x, y)
+    model = keras.Sequential([keras.Input(input_shape), layer])
+    _check_saved_round_trips(model, make_layer, input_shape, x)
+    _check_traced(model, x, y, check_jit)
+    if check_fit:
+        _check_fit_step(make_layer, input_shape, x)
+    if check_mixed_precision:
+        _check_mixed_bfloat16(make_layer, x)
+    return layer
+
+
+def _check_config_round_trip(layer, x, y):
+    config = layer.get_config()
+    clone = layer.__class__.from_config(config)
+    assert clone.get_config() == config, "get_config does not survive from_config"
+    clone(x)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(np.asarray(clone(x)), y)
+
+
+def _check_saved_round_trips(model, make_layer, input_shape, x):
+    expected = np.asarray(model(x))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path)
+        np.testing.assert_array_equal(np.asarray(loaded(x)), expected)
+        assert type(loaded.layers[0]) is type(model.layers[0])
+
+        weights_path = os.path.join(tmp, "model.weights.h5")
+        model.save_weights(weights_path)
+        fresh = keras.Sequential([keras.Input(input_shape), make_layer()])
+        fresh.load_weights(weights_path)
+        np.testing.assert_array_equal(np.asarray(fresh(x)), expected)
+
+
+def _check_traced(model, x, y, check_jit):
+    np.testing.assert_allclose(np.asarray(tf.function(model)(x)), y, rtol=1e-5, atol=1e-5)
+    if check_jit:
+        jitted = tf.function(model, jit_compile=True)
+        np.testing.assert_allclose(np.asarray(jitted(x)), y, rtol=1e-4, atol=1e-4)
+
+
+def _check_fit_step(make_layer, input_shape, x):
+    model = keras.Sequential([keras.Input(input_shape), make_layer()])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    target = np.random.default_rng(1).normal(size=np.asarray(model(x)).shape).astype("float32")
+    before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    history = model.fit(x, target, batch_size=BATCH, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after)), "fit changed no weight"
+
+
+def _check_mixed_bfloat16(make_layer, x):
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        layer = make_layer()
+        y = layer(x)
+        assert keras.backend.standardize_dtype(y.dtype) == "bfloat16", y.dtype
+        for v in layer.weights:
+            assert keras.backend.standardize_dtype(v.dtype) == "float32", (v.path, v.dtype)
+        assert np.all(np.isfinite(np.asarray(keras.ops.cast(y, "float32"))))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
