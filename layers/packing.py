@@ -12,6 +12,11 @@ n and (n, (n+1)/2) for odd n: exactly n(n+1)/2 values. Assembling W is then two 
 transposes, two selects against fixed triangular masks and two concatenations, all O(n^2) copies.
 Its gradient is the same kind of copies, where a gather from a flat vector would scatter-add.
 Every off-diagonal pair of W is a copy of one stored value, so W is bitwise symmetric.
+
+`symmetric_matmul(x, stored, n)` is `x @ unpack_symmetric(stored, n)` with a hand-written
+gradient. Automatic differentiation of the assembly would pad each slice's gradient back to the
+full stored shape and add the pads up; instead the kernel gradient `G = x^T dy` is symmetrised
+once and cut into the packed layout, and the input gradient reuses the assembled W.
 """
 
 import functools
@@ -88,3 +93,69 @@ def pack_symmetric(matrix, n):
     rows, cols = packed_index(n)
     flat = ops.reshape(matrix, (-1,))
     return ops.take(flat, ops.convert_to_tensor(rows * n + cols))
+
+
+def pack_gradient(g, n):
+    """The gradient w.r.t. the packed array, given `g`, the gradient w.r.t. the assembled W.
+
+    Entry (i, j) of the packed array feeds W[i, j] and W[j, i]: its gradient is
+    `g[i, j] + g[j, i]` off the diagonal and `g[i, i]` on it.
+    """
+    h = (n + 1) // 2
+    s = ops.add(g, ops.transpose(g))
+    s11, s21, s22 = s[:h, :h], s[h:, :h], s[h:, h:]
+    if n % 2 == 0:
+        # T[r, c] is W11[r - 1, c] below the diagonal of T and W22[c, r] on and above it.
+        zeros = ops.zeros((1, h), dtype=g.dtype)
+        top, bottom = ops.concatenate([zeros, s11], 0), ops.concatenate([s22, zeros], 0)
+    else:
+        # T[r, c] is W11[r, c] on and below the diagonal and W22[c - 1, r] above it.
+        padded = ops.concatenate([s22, ops.zeros((h - 1, 1), dtype=g.dtype)], 1)
+        top = s11
+        bottom = ops.transpose(ops.concatenate([ops.zeros((1, h), dtype=g.dtype), padded], 0))
+    t = ops.where(_strict_t_mask(n), top, bottom)
+    t = ops.multiply(t, ops.cast(_diagonal_scale(n), g.dtype))
+    return ops.concatenate([t, s21], 0)
+
+
+@functools.lru_cache(maxsize=None)
+def _strict_t_mask(n):
+    """Where the packed rectangle T holds W11 (True) rather than W22 (False)."""
+    h = (n + 1) // 2
+    rows = h + 1 if n % 2 == 0 else h
+    mask = np.tril(np.ones((rows, h), dtype=bool), -1 if n % 2 == 0 else 0)
+    mask.setflags(write=False)
+    return mask
+
+
+@functools.lru_cache(maxsize=None)
+def _diagonal_scale(n):
+    """1 everywhere in T but 1/2 where T holds a diagonal entry of W (counted twice in g + g^T)."""
+    rows, cols = packed_index(n)
+    h = (n + 1) // 2
+    t_rows = h + 1 if n % 2 == 0 else h
+    scale = np.where(rows[:t_rows] == cols[:t_rows], 0.5, 1.0).astype("float32")
+    scale.setflags(write=False)
+    return scale
+
+
+def symmetric_matmul(x, stored, n):
+    """`x @ W` for the symmetric W packed in `stored`, with a gradient that avoids the pads."""
+
+    @ops.custom_gradient
+    def matmul(x2d, stored):
+        w = unpack_symmetric(stored, n)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            g = ops.matmul(ops.transpose(x2d), upstream)
+            return ops.matmul(upstream, w), pack_gradient(g, n)
+
+        return ops.matmul(x2d, w), grad
+
+    batch_shape = ops.shape(x)[:-1]
+    # A tensor read of the variable (a same-shape reshape copies nothing), not the variable: the
+    # gradient then reaches the variable through that read, on every backend and in eager mode.
+    y = matmul(ops.reshape(x, (-1, n)), ops.reshape(stored, packed_shape(n)))
+    return ops.reshape(y, (*batch_shape, n))

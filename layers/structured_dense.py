@@ -19,7 +19,8 @@ class StructuredDense(keras.layers.Layer):
     - `_assemble(stored)`: the `(input_dim, units)` kernel from the stored tensor, `keras.ops` only;
     - `_stored_from_kernel(matrix)`: the stored tensor whose assembly is `matrix` (a projection
       onto the structure when `matrix` lacks it), used to initialise and to assign kernels.
-    - `_check_kernel(matrix, atol)` (optional): reject an assigned matrix lacking the structure.
+    - `_check_kernel(matrix, atol)` (optional): reject an assigned matrix lacking the structure;
+    - `_matmul(inputs, stored)` (optional): a faster `inputs @ assemble(stored)`.
 
     The kernel initializer is called with the full `(input_dim, units)` shape, so fan-in and
     fan-out (Glorot, He, LeCun) are those of the kernel a plain `Dense` would have, and the result
@@ -114,8 +115,12 @@ class StructuredDense(keras.layers.Layer):
     def _build_structure(self, input_dim, units):
         """Derived, non-trainable structure (masks, index maps, bases), built once per shape."""
 
+    def _matmul(self, inputs, stored):
+        """`inputs @ W`; a subclass may compute it without assembling W the plain way."""
+        return ops.matmul(inputs, self._assemble(stored))
+
     def call(self, inputs):
-        outputs = ops.matmul(inputs, self._assemble(self._stored))
+        outputs = self._matmul(inputs, self._stored)
         if self.bias is not None:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)

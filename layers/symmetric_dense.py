@@ -71,6 +71,11 @@ class SymmetricDense(StructuredDense):
         # (a + b) / 2 rounds the same way as (b + a) / 2, so this too is bitwise symmetric.
         return ops.multiply(ops.add(stored, ops.transpose(stored)), 0.5)
 
+    def _matmul(self, inputs, stored):
+        if self.parametrization == "packed":
+            return packing.symmetric_matmul(inputs, stored, self.input_dim)
+        return super()._matmul(inputs, stored)
+
     def _stored_from_kernel(self, matrix):
         n = self.input_dim
         if self.parametrization == "packed":
