@@ -3,15 +3,15 @@
 import numbers
 
 
-def check_units(owner, units, allow_none=True):
+def check_units(owner, units, allow_none=True, argument="units"):
     """`units` is None (when allowed) or a positive integer; returns it as an int or None."""
     if units is None and allow_none:
         return None
     if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
         expected = "a positive integer or None" if allow_none else "a positive integer"
         raise ValueError(
-            f"Invalid value for argument `units` of {owner}: expected {expected}. "
-            f"Received: units={units!r}"
+            f"Invalid value for argument `{argument}` of {owner}: expected {expected}. "
+            f"Received: {argument}={units!r}"
         )
     return int(units)
 

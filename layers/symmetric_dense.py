@@ -91,5 +91,9 @@ class SymmetricDense(StructuredDense):
                 f"e.g. (W + W.T) / 2, if that is what you mean."
             )
 
+    def symmetric_matrices(self):
+        """The matrices this layer keeps exactly symmetric (see `layers.symmetry_residuals`)."""
+        return [self.kernel]
+
     def get_config(self):
         return {**super().get_config(), "parametrization": self.parametrization}

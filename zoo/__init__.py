@@ -1,1 +1,24 @@
-"""eqzoo model zoo: reference architectures with named presets (see the zoo issue)."""
+"""eqzoo model zoo: reference architectures with named presets, built by name.
+
+    import zoo
+    zoo.list_models("symmetric_*")
+    model = zoo.create_model("symmetric_mlp_digits", width=32)
+"""
+
+# Importing an architecture module registers its presets.
+from zoo import interaction, symmetric_mlp  # noqa: F401
+from zoo.registry import (
+    create_model,
+    get_preset,
+    list_architectures,
+    list_models,
+    pretrained_weights_path,
+)
+
+__all__ = [
+    "create_model",
+    "get_preset",
+    "list_architectures",
+    "list_models",
+    "pretrained_weights_path",
+]

@@ -1,0 +1,136 @@
+"""Every registered preset gets the same checks; plus the registry's own behaviour."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import zoo
+from layers.inspection import symmetry_residuals
+from zoo import registry
+
+ALL = zoo.list_models()
+
+
+def fake_batch(model, preset, batch=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.choice([-1.0, 1.0], size=(batch,) + tuple(model.input_shape[1:])).astype("float32")
+    outputs = model.output_shape[-1]
+    task = preset["metadata"]["task"]
+    if task == "classification":
+        y = rng.integers(0, outputs, size=(batch,))
+    elif task == "reconstruction":
+        y = x
+    else:
+        y = rng.normal(size=(batch,) + tuple(model.output_shape[1:])).astype("float32")
+    return x, y
+
+
+LOSSES = {
+    "classification": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    "regression": "mse",
+    "reconstruction": "mse",
+}
+
+
+def test_registry_holds_at_least_twelve_presets_each_with_a_registered_twin():
+    assert len(ALL) >= 12
+    for name in ALL:
+        twin = zoo.get_preset(name)["metadata"]["twin"]
+        assert twin in ALL, f"{name}'s twin {twin} is not registered"
+        assert twin != name
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_preset_builds_trains_saves_and_keeps_its_structure(name, tmp_path):
+    preset = zoo.get_preset(name)
+    model = zoo.create_model(name)
+    assert model.count_params() == preset["metadata"]["params"], "metadata params is stale"
+    x, y = fake_batch(model, preset)
+    out = np.asarray(model(x))
+    assert np.all(np.isfinite(out))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=LOSSES[preset["metadata"]["task"]])
+    history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    for layer_name, residual in symmetry_residuals(model).items():
+        assert residual == 0.0, f"{layer_name}: max |W - W^T| = {residual}"
+    path = os.path.join(tmp_path, f"{name}.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    lines = []
+    model.summary(print_fn=lambda line, **kwargs: lines.append(line))
+    assert any(f"{preset['metadata']['params']:,}" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_constraint_claims_match_the_model_and_the_twin(name):
+    constraint = zoo.get_preset(name)["metadata"]["constraint"]
+    twin = zoo.get_preset(zoo.get_preset(name)["metadata"]["twin"])
+    assert (constraint is None) != (twin["metadata"]["constraint"] is None), "one of a pair is the twin"
+    claims = symmetry_residuals(zoo.create_model(name))
+    if constraint == "symmetric":
+        assert claims, f"{name} says it is symmetric but no layer claims a symmetric matrix"
+    if constraint is None:
+        assert not claims, f"{name} is an unconstrained twin but claims {sorted(claims)}"
+
+
+def test_list_models_by_wildcard():
+    assert zoo.list_models("symmetric_mlp_*") == sorted(
+        n for n in ALL if n.startswith("symmetric_mlp_"))
+    assert "symmetric_mlp_digits" in zoo.list_models("*digits")
+    assert zoo.list_models("no_such_*") == []
+
+
+def test_unknown_name_lists_close_matches():
+    with pytest.raises(ValueError, match="Unknown model 'symetric_mlp_digits'.*symmetric_mlp_digits"):
+        zoo.create_model("symetric_mlp_digits")
+
+
+def test_unknown_override_key_is_refused_with_a_hint():
+    with pytest.raises(ValueError, match=r"'widht' \(did you mean 'width'\?\)"):
+        zoo.create_model("symmetric_mlp_digits", widht=8)
+
+
+def test_overrides_apply():
+    model = zoo.create_model("symmetric_mlp_digits", width=8, depth=1)
+    assert model.get_layer("projection").units == 8
+    assert "block1_symmetric" not in [layer.name for layer in model.layers]
+
+
+def test_get_preset_returns_a_copy():
+    preset = zoo.get_preset("symmetric_mlp_digits")
+    preset["config"]["width"] = 1
+    assert zoo.get_preset("symmetric_mlp_digits")["config"]["width"] != 1
+
+
+def test_registering_a_name_twice_warns():
+    name = "symmetric_mlp_digits"
+    with pytest.warns(UserWarning, match="registered twice"):
+        registry.register_presets({name: zoo.get_preset(name)})
+
+
+def test_presets_without_weights_say_so():
+    with pytest.raises(ValueError, match="ships no pretrained weights.*python train.py --model mlp_digits"):
+        zoo.create_model("mlp_digits", weights="pretrained")
+    with pytest.raises(ValueError, match="expected None or 'pretrained'. Received: weights='imagenet'"):
+        zoo.create_model("mlp_digits", weights="imagenet")
+
+
+def test_pretrained_mechanism_verifies_the_hash(tmp_path):
+    source = zoo.create_model("symmetric_mlp_wine")
+    path = os.path.join(tmp_path, "wine.weights.h5")
+    source.save_weights(path)
+    preset = zoo.get_preset("symmetric_mlp_wine")
+    preset["metadata"]["weights"] = {"file": path, "sha256": registry.sha256_of(path)}
+    registry._PRESETS["_test_pretrained"] = preset
+    try:
+        x = np.random.default_rng(0).normal(size=(3, 13)).astype("float32")
+        loaded = zoo.create_model("_test_pretrained", weights="pretrained")
+        np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(source(x)))
+        preset["metadata"]["weights"]["sha256"] = "0" * 64
+        with pytest.raises(ValueError, match="has SHA-256 .* but the preset records 0000"):
+            zoo.create_model("_test_pretrained", weights="pretrained")
+    finally:
+        del registry._PRESETS["_test_pretrained"]

@@ -1,0 +1,148 @@
+"""The model registry: architectures by name, presets as data, listing by wildcard.
+
+An architecture is a builder function `build(**config) -> keras.Model`. A preset is plain data:
+
+    {"architecture": "symmetric_mlp",
+     "config": {...constructor arguments...},
+     "metadata": {"description", "params", "task", "datasets", "reference", "twin",
+                  "constraint", "weights"?}}
+
+`create_model(name, **overrides)` looks the preset up, applies the overrides (each must be a
+constructor argument of the architecture) and builds the model.
+"""
+
+import copy
+import difflib
+import fnmatch
+import hashlib
+import inspect
+import os
+import warnings
+
+_ARCHITECTURES = {}
+_PRESETS = {}
+
+REQUIRED_METADATA = ("description", "params", "task", "datasets", "reference", "twin", "constraint")
+# What a preset's constraint is: its twin has None, and the registry test checks the claim.
+CONSTRAINTS = ("symmetric", "tied", "equivariant", None)
+ZOO_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def register_architecture(name):
+    """Decorator: registers `build(**config)` under `name`."""
+
+    def decorator(build):
+        if name in _ARCHITECTURES:
+            warnings.warn(f"Architecture '{name}' is registered twice; the later one wins.",
+                          stacklevel=2)
+        _ARCHITECTURES[name] = build
+        return build
+
+    return decorator
+
+
+def register_presets(presets):
+    """Registers a dict of presets `{name: {"architecture", "config", "metadata"}}`."""
+    for name, preset in presets.items():
+        architecture = preset["architecture"]
+        if architecture not in _ARCHITECTURES:
+            raise ValueError(f"Preset '{name}' names unknown architecture '{architecture}'. "
+                             f"Known: {sorted(_ARCHITECTURES)}")
+        missing = [key for key in REQUIRED_METADATA if key not in preset["metadata"]]
+        if missing:
+            raise ValueError(f"Preset '{name}' lacks metadata {missing}.")
+        if preset["metadata"]["constraint"] not in CONSTRAINTS:
+            raise ValueError(f"Preset '{name}': metadata constraint must be one of {CONSTRAINTS}. "
+                             f"Received: {preset['metadata']['constraint']!r}")
+        _check_keys(name, architecture, preset["config"])
+        if name in _PRESETS:
+            warnings.warn(f"Preset '{name}' is registered twice; the later one wins.", stacklevel=2)
+        _PRESETS[name] = copy.deepcopy(preset)
+
+
+def list_models(pattern="*"):
+    """Preset names matching a shell-style wildcard, sorted: `list_models("tied_*")`."""
+    return sorted(name for name in _PRESETS if fnmatch.fnmatchcase(name, pattern))
+
+
+def list_architectures():
+    return sorted(_ARCHITECTURES)
+
+
+def get_preset(name):
+    """A deep copy of the preset's data: architecture, config and metadata."""
+    return copy.deepcopy(_PRESETS[_check_name(name)])
+
+
+def create_model(name, weights=None, **overrides):
+    """Builds the preset `name`, with constructor arguments overridden by `overrides`.
+
+    Args:
+        name: a preset name (see `list_models()`).
+        weights: None for fresh initial weights, or "pretrained" to load the weights file the
+            preset ships (its SHA-256 is checked first).
+        **overrides: constructor arguments of the preset's architecture.
+    """
+    preset = get_preset(name)
+    _check_keys(name, preset["architecture"], overrides)
+    config = {**preset["config"], **overrides}
+    model = _ARCHITECTURES[preset["architecture"]](**config)
+    if weights == "pretrained":
+        if overrides:
+            raise ValueError(f"Pretrained weights of '{name}' fit its preset config only. "
+                             f"Received overrides: {sorted(overrides)}")
+        model.load_weights(pretrained_weights_path(name))
+    elif weights is not None:
+        raise ValueError(f"Invalid value for argument `weights`: expected None or 'pretrained'. "
+                         f"Received: weights={weights!r}")
+    return model
+
+
+def pretrained_weights_path(name):
+    """The verified path of the weights file that preset `name` ships."""
+    info = get_preset(name)["metadata"].get("weights")
+    if not info:
+        raise ValueError(
+            f"Preset '{name}' ships no pretrained weights. Train it with `python train.py "
+            f"--model {name}` and load the run's model, or pick one that does: "
+            f"{[n for n in list_models() if _PRESETS[n]['metadata'].get('weights')]}"
+        )
+    path = os.path.join(ZOO_DIR, info["file"])
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Weights file of preset '{name}' is missing: looked at {path}.")
+    digest = sha256_of(path)
+    if digest != info["sha256"]:
+        raise ValueError(f"Weights file {path} of preset '{name}' has SHA-256 {digest}, but the "
+                         f"preset records {info['sha256']}: the file is corrupt or out of date.")
+    return path
+
+
+def sha256_of(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def architecture_arguments(architecture):
+    parameters = inspect.signature(_ARCHITECTURES[architecture]).parameters
+    return [p for p in parameters if parameters[p].kind is inspect.Parameter.KEYWORD_ONLY
+            or parameters[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+
+def _check_keys(name, architecture, config):
+    allowed = architecture_arguments(architecture)
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        hints = {k: difflib.get_close_matches(k, allowed, n=1) for k in unknown}
+        hint = "; ".join(f"'{k}' (did you mean '{v[0]}'?)" if v else f"'{k}'"
+                         for k, v in hints.items())
+        raise ValueError(f"Unknown config key(s) for model '{name}' (architecture "
+                         f"'{architecture}'): {hint}. Valid keys: {allowed}")
+
+
+def _check_name(name):
+    if name not in _PRESETS:
+        close = difflib.get_close_matches(str(name), list(_PRESETS), n=5, cutoff=0.4)
+        suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown model '{name}'.{suggestion} See zoo.list_models() for all "
+                         f"{len(_PRESETS)} presets.")
+    return name

@@ -1,0 +1,103 @@
+"""Symmetric MLP: a residual stack of SymmetricDense blocks between a projection and a head.
+
+    h_0 = x P + p                                   (projection to the width n)
+    h_{k+1} = h_k + act(norm(h_k) W_k + b_k),  W_k = W_k^T    (pre-norm residual blocks)
+    y = h_K H + c                                   (task head: logits or regression outputs)
+
+Each block's kernel is symmetric (n(n+1)/2 values instead of n^2), which ties the weight from
+unit i to unit j to the one from j to i. Reference: the symmetric-weight layer of the seed
+article, in the pre-norm residual form of "Identity Mappings in Deep Residual Networks"
+(He et al., 2016). The unconstrained twin (`constrained=False`) uses plain Dense blocks.
+"""
+
+import keras
+
+from layers import SymmetricDense
+from zoo.registry import register_architecture, register_presets
+
+
+@register_architecture("symmetric_mlp")
+def symmetric_mlp(
+    *,
+    input_shape,
+    num_outputs,
+    width=64,
+    depth=2,
+    activation="gelu",
+    residual=True,
+    normalization=True,
+    dropout=0.0,
+    constrained=True,
+    parametrization="packed",
+    output_activation=None,
+    name="symmetric_mlp",
+):
+    """Builds the MLP; `constrained=False` gives the unconstrained (plain Dense) twin."""
+    inputs = keras.Input(tuple(input_shape), name="inputs")
+    h = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    h = keras.layers.Dense(width, name="projection")(h)
+    for k in range(depth):
+        z = keras.layers.LayerNormalization(name=f"block{k}_norm")(h) if normalization else h
+        if constrained:
+            z = SymmetricDense(activation=activation, parametrization=parametrization,
+                               name=f"block{k}_symmetric")(z)
+        else:
+            z = keras.layers.Dense(width, activation=activation, name=f"block{k}_dense")(z)
+        if dropout:
+            z = keras.layers.Dropout(dropout, name=f"block{k}_dropout")(z)
+        h = keras.layers.Add(name=f"block{k}_residual")([h, z]) if residual else z
+    outputs = keras.layers.Dense(num_outputs, activation=output_activation, name="head")(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _preset(description, config, params, datasets, twin, task="classification"):
+    return {
+        "architecture": "symmetric_mlp",
+        "config": config,
+        "metadata": {
+            "description": description,
+            "params": params,
+            "task": task,
+            "datasets": datasets,
+            "reference": "Seed article (symmetric Dense kernels); pre-norm residual MLP",
+            "twin": twin,
+            "constraint": None if config.get("constrained") is False else "symmetric",
+        },
+    }
+
+
+_DIGITS = {"input_shape": (64,), "num_outputs": 10, "width": 64, "depth": 2}
+_MNIST = {"input_shape": (28, 28, 1), "num_outputs": 10, "width": 256, "depth": 2}
+_WINE = {"input_shape": (13,), "num_outputs": 3, "width": 32, "depth": 2, "dropout": 0.1}
+_DIABETES = {"input_shape": (10,), "num_outputs": 1, "width": 32, "depth": 2}
+
+PRESETS = {
+    "symmetric_mlp_digits": _preset(
+        "Residual MLP with 2 symmetric 64x64 blocks for 8x8 digits", _DIGITS, 9_354,
+        ["digits"], "mlp_digits"),
+    "mlp_digits": _preset(
+        "Unconstrained twin of symmetric_mlp_digits (plain Dense blocks)",
+        {**_DIGITS, "constrained": False}, 13_386, ["digits"], "symmetric_mlp_digits"),
+    "symmetric_mlp_mnist": _preset(
+        "Residual MLP with 2 symmetric 256x256 blocks for 28x28 images", _MNIST, 270_858,
+        ["mnist", "fashion_mnist"], "mlp_mnist"),
+    "mlp_mnist": _preset(
+        "Unconstrained twin of symmetric_mlp_mnist (plain Dense blocks)",
+        {**_MNIST, "constrained": False}, 336_138, ["mnist", "fashion_mnist"],
+        "symmetric_mlp_mnist"),
+    "symmetric_mlp_wine": _preset(
+        "Small residual symmetric MLP for 13-feature tabular classification", _WINE, 1_795,
+        ["wine"], "mlp_wine"),
+    "mlp_wine": _preset(
+        "Unconstrained twin of symmetric_mlp_wine (plain Dense blocks)",
+        {**_WINE, "constrained": False}, 2_787, ["wine"], "symmetric_mlp_wine"),
+    "symmetric_mlp_diabetes": _preset(
+        "Small residual symmetric MLP regressor for the 10-feature diabetes set", _DIABETES,
+        1_633, ["diabetes"], "mlp_diabetes", task="regression"),
+    "mlp_diabetes": _preset(
+        "Unconstrained twin of symmetric_mlp_diabetes (plain Dense blocks)",
+        {**_DIABETES, "constrained": False}, 2_625, ["diabetes"], "symmetric_mlp_diabetes",
+        task="regression"),
+}
+
+register_presets(PRESETS)
