@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import zoo
+from layers.dense_transpose import DenseTranspose
 from layers.inspection import symmetry_residuals
 from zoo import registry
 
@@ -25,6 +26,16 @@ def fake_batch(model, preset, batch=4, seed=0):
     else:
         y = rng.normal(size=(batch,) + tuple(model.output_shape[1:])).astype("float32")
     return x, y
+
+
+def assert_ties_survive(model):
+    """Every tied decoder uses the model's own encoder layer (one variable), not a copy."""
+    layers_by_name = {layer.name: layer for layer in model._flatten_layers(include_self=False)}
+    for layer in layers_by_name.values():
+        if isinstance(layer, DenseTranspose):
+            assert layer.source is layers_by_name[layer.source.name], f"{layer.name} lost its tie"
+    kernels = [id(v) for v in model.weights]
+    assert len(kernels) == len(set(kernels))
 
 
 LOSSES = {
@@ -59,6 +70,7 @@ def test_preset_builds_trains_saves_and_keeps_its_structure(name, tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    assert_ties_survive(loaded)
     lines = []
     model.summary(print_fn=lambda line, **kwargs: lines.append(line))
     assert any(f"{preset['metadata']['params']:,}" in line for line in lines)
@@ -74,6 +86,8 @@ def test_constraint_claims_match_the_model_and_the_twin(name):
         assert claims, f"{name} says it is symmetric but no layer claims a symmetric matrix"
     if constraint is None:
         assert not claims, f"{name} is an unconstrained twin but claims {sorted(claims)}"
+    ties = [layer for layer in zoo.create_model(name)._flatten_layers() if isinstance(layer, DenseTranspose)]
+    assert bool(ties) == (constraint == "tied"), f"{name}: constraint {constraint!r}, {len(ties)} ties"
 
 
 def test_list_models_by_wildcard():

@@ -66,7 +66,7 @@ def _preset(description, config, params, datasets, twin, task="classification"):
     }
 
 
-_DIGITS = {"input_shape": (64,), "num_outputs": 10, "width": 64, "depth": 2}
+_DIGITS = {"input_shape": (8, 8, 1), "num_outputs": 10, "width": 64, "depth": 2}
 _MNIST = {"input_shape": (28, 28, 1), "num_outputs": 10, "width": 256, "depth": 2}
 _WINE = {"input_shape": (13,), "num_outputs": 3, "width": 32, "depth": 2, "dropout": 0.1}
 _DIABETES = {"input_shape": (10,), "num_outputs": 1, "width": 32, "depth": 2}
