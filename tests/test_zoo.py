@@ -8,7 +8,9 @@ import pytest
 
 import zoo
 from layers.dense_transpose import DenseTranspose
+from layers.equivariance import assert_equivariant
 from layers.inspection import symmetry_residuals
+from layers.representations import rep_from_config
 from zoo import registry
 
 ALL = zoo.list_models()
@@ -71,6 +73,11 @@ def test_preset_builds_trains_saves_and_keeps_its_structure(name, tmp_path):
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
     assert_ties_survive(loaded)
+    if preset["metadata"]["constraint"] == "equivariant":
+        spec = preset["metadata"]["equivariance"]
+        rep_in, rep_out = rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"])
+        for candidate in (model, loaded):
+            assert_equivariant(candidate, rep_in.group, rep_in, rep_out, n_samples=8, atol=1e-4)
     lines = []
     model.summary(print_fn=lambda line, **kwargs: lines.append(line))
     assert any(f"{preset['metadata']['params']:,}" in line for line in lines)
@@ -82,6 +89,8 @@ def test_constraint_claims_match_the_model_and_the_twin(name):
     twin = zoo.get_preset(zoo.get_preset(name)["metadata"]["twin"])
     assert (constraint is None) != (twin["metadata"]["constraint"] is None), "one of a pair is the twin"
     claims = symmetry_residuals(zoo.create_model(name))
+    if constraint == "equivariant":
+        assert "equivariance" in zoo.get_preset(name)["metadata"]
     if constraint == "symmetric":
         assert claims, f"{name} says it is symmetric but no layer claims a symmetric matrix"
     if constraint is None:

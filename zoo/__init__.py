@@ -6,7 +6,7 @@
 """
 
 # Importing an architecture module registers its presets.
-from zoo import interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
+from zoo import equivariant, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
 from zoo.registry import (
     create_model,
     get_preset,

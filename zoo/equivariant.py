@@ -1,0 +1,118 @@
+"""Equivariant networks for sets and periodic signals, built from `EquivariantDense`.
+
+DeepSets (Zaheer et al., "Deep Sets", NeurIPS 2017): for a set of n elements with c features,
+
+    h_{k+1} = act(h_k Lambda_k + 1 1^T h_k Gamma_k + 1 b_k^T)     (permutation-equivariant)
+    y = act(sum_i h_K[i] Gamma + b) H + c                       (invariant pooling, then a head)
+
+so `f(P x) = f(x)` for every permutation P of the elements, exactly, with weights independent of n.
+
+Signal network (group convolution on the cycle, Cohen & Welling, "Group Equivariant
+Convolutional Networks", ICML 2016, with a regular-representation-free kernel): every layer is a
+circulant (cyclic group C_n) or symmetric circulant (dihedral group D_n) map between channels,
+
+    h_{k+1} = act(h_k * k_k + b_k),      y = x + h_K * k_out      (residual, equivariant)
+
+so shifting or reflecting the input signal shifts or reflects the output the same way.
+Each family's unconstrained twin is the plain MLP preset named in its metadata.
+"""
+
+import keras
+
+from layers.equivariant_dense import EquivariantDense
+from layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
+from layers.representations import DefiningRep, TrivialRep
+from zoo.registry import register_architecture, register_presets
+from zoo.symmetric_mlp import _preset as _mlp_preset
+
+GROUPS = {"cyclic": CyclicGroup, "dihedral": DihedralGroup}
+
+
+@register_architecture("deepsets")
+def deepsets(*, input_shape, num_outputs, width=32, depth=2, activation="relu",
+             name="deepsets"):
+    """Permutation-invariant network on `(n, c)` sets: equivariant layers, invariant pooling."""
+    n, c = input_shape
+    points = DefiningRep(SymmetricGroup(n))
+    inputs = keras.Input((n, c), name="inputs")
+    h, channels = inputs, c
+    for k in range(depth):
+        h = EquivariantDense(points.channels(channels), points.channels(width),
+                             activation=activation, name=f"equivariant{k}")(h)
+        channels = width
+    h = EquivariantDense(points.channels(width), TrivialRep(points.group, width),
+                         activation=activation, name="invariant_pool")(h)
+    outputs = keras.layers.Dense(num_outputs, name="head")(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register_architecture("signal_net")
+def signal_net(*, input_shape, group="dihedral", width=8, depth=3, activation="gelu",
+               residual=True, name="signal_net"):
+    """Shift (and reflection) equivariant network on length-n periodic signals."""
+    (n,) = input_shape
+    if group not in GROUPS:
+        raise ValueError(f"Invalid value for argument `group` of signal_net: expected one of "
+                         f"{sorted(GROUPS)}. Received: group={group!r}")
+    points = DefiningRep(GROUPS[group](n))
+    inputs = keras.Input((n,), name="inputs")
+    h = keras.layers.Reshape((n, 1), name="to_channels")(inputs)
+    channels = 1
+    for k in range(depth):
+        h = EquivariantDense(points.channels(channels), points.channels(width),
+                             activation=activation, name=f"equivariant{k}")(h)
+        channels = width
+    h = EquivariantDense(points.channels(width), points.channels(1), name="equivariant_out")(h)
+    h = keras.layers.Reshape((n,), name="to_signal")(h)
+    outputs = keras.layers.Add(name="residual")([inputs, h]) if residual else h
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _preset(architecture, description, config, params, datasets, twin, rep_in, rep_out,
+            reference):
+    return {"architecture": architecture, "config": config,
+            "metadata": {"description": description, "params": params, "task": "regression",
+                         "datasets": datasets, "reference": reference, "twin": twin,
+                         "constraint": "equivariant",
+                         "equivariance": {"rep_in": rep_in.get_config(),
+                                          "rep_out": rep_out.get_config()}}}
+
+
+_SET = {"input_shape": (8, 3), "num_outputs": 3}
+_SET_POINTS = DefiningRep(SymmetricGroup(8))
+_SIGNAL = {"input_shape": (16,)}
+_DEEPSETS = "Zaheer et al., Deep Sets (NeurIPS 2017)"
+_GCNN = "Cohen & Welling, Group Equivariant Convolutional Networks (ICML 2016)"
+
+PRESETS = {
+    "deepsets_set_sum": _preset(
+        "deepsets", "DeepSets, 2 equivariant layers of width 32, for set sums", _SET, 3_459,
+        ["set_sum"], "mlp_set_sum", _SET_POINTS.channels(3), TrivialRep(_SET_POINTS.group, 3),
+        _DEEPSETS),
+    "deepsets_set_max": _preset(
+        "deepsets", "DeepSets, 2 equivariant layers of width 32, for set maxima", _SET, 3_459,
+        ["set_max"], "mlp_set_max", _SET_POINTS.channels(3), TrivialRep(_SET_POINTS.group, 3),
+        _DEEPSETS),
+    "dihedral_signal_net": _preset(
+        "signal_net", "Symmetric-circulant (D_16) network, 3 layers of 8 channels",
+        _SIGNAL, 1_321, ["cyclic_signal"], "mlp_cyclic_signal",
+        DefiningRep(DihedralGroup(16)), DefiningRep(DihedralGroup(16)), _GCNN),
+    "cyclic_signal_net": _preset(
+        "signal_net", "Circulant (C_16) network, 3 layers of 8 channels",
+        {**_SIGNAL, "group": "cyclic"}, 2_329, ["cyclic_signal"], "mlp_cyclic_signal",
+        DefiningRep(CyclicGroup(16)), DefiningRep(CyclicGroup(16)), _GCNN),
+    "mlp_set_sum": _mlp_preset(
+        "Unconstrained MLP twin of deepsets_set_sum on the flattened set",
+        {**_SET, "width": 64, "constrained": False}, 10_371, ["set_sum"], "deepsets_set_sum",
+        task="regression"),
+    "mlp_set_max": _mlp_preset(
+        "Unconstrained MLP twin of deepsets_set_max on the flattened set",
+        {**_SET, "width": 64, "constrained": False}, 10_371, ["set_max"], "deepsets_set_max",
+        task="regression"),
+    "mlp_cyclic_signal": _mlp_preset(
+        "Unconstrained MLP twin of dihedral_signal_net",
+        {**_SIGNAL, "num_outputs": 16, "width": 64, "constrained": False}, 10_704,
+        ["cyclic_signal"], "dihedral_signal_net", task="regression"),
+}
+
+register_presets(PRESETS)
