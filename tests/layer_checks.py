@@ -112,3 +112,29 @@ def _check_mixed_bfloat16(make_layer, x):
         assert np.all(np.isfinite(np.asarray(keras.ops.cast(y, "float32"))))
     finally:
         keras.mixed_precision.set_global_policy(previous)
+
+
+def assert_gradient_matches_finite_differences(layer, x, variable=None, eps=1e-6, rtol=1e-6,
+                                               atol=1e-8, seed=0):
+    """The tape's gradient w.r.t. `variable` (default: the layer's stored kernel) equals central
+    finite differences of `sum(sin(layer(x)) * r)` for a fixed random r. Use float64 layers."""
+    variable = layer.stored_kernel if variable is None else variable
+    weight = tf.constant(np.random.default_rng(seed).normal(size=np.shape(layer(x))))
+
+    def loss():
+        return tf.reduce_sum(tf.sin(layer(x)) * weight)
+
+    with tf.GradientTape() as tape:
+        value = loss()
+    gradient = tape.gradient(value, variable.value).numpy()
+    stored = variable.numpy()
+    numeric = np.zeros_like(stored)
+    for index in np.ndindex(stored.shape):
+        for sign in (1, -1):
+            shifted = stored.copy()
+            shifted[index] += sign * eps
+            variable.assign(shifted)
+            numeric[index] += sign * float(loss()) / (2 * eps)
+    variable.assign(stored)
+    np.testing.assert_allclose(gradient, numeric, rtol=rtol, atol=atol)
+    return gradient
