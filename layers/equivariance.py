@@ -1,0 +1,81 @@
+"""Measuring equivariance: `max |f(rho_in(g) x) - rho_out(g) f(x)|` over sampled group elements.
+
+Works on any callable on batches (a layer, a model, a function), with inputs and outputs laid out
+as their representations expect: flat `(batch, dim)`, or `(batch, n, c)` for a `ChannelRep`.
+"""
+
+import keras
+import numpy as np
+
+
+def equivariance_error(f, group, rep_in, rep_out, n_samples=8, seed=0, inputs=None,
+                       batch_size=4):
+    """`max |f(rho_in(g) x) - rho_out(g) f(x)|` over the generators and `n_samples` sampled `g`.
+
+    Args:
+        f: a callable on a batch, e.g. a Keras layer or model.
+        group: the group; `rep_in` and `rep_out` must represent it (None: `rep_in.group`).
+        rep_in, rep_out: the `Representation`s of f's input and output.
+        n_samples: group elements drawn uniformly, on top of every generator.
+        seed: seed of the element and input draws.
+        inputs: the batch `x` (numpy); None draws `batch_size` standard normal examples of
+            shape `rep_in.shape` (so `(n, c)` for a `ChannelRep`), in float32.
+        batch_size: examples drawn when `inputs` is None.
+
+    Returns:
+        The error, a float (absolute, in f's output units).
+    """
+    return _measure(f, group, rep_in, rep_out, n_samples, seed, inputs, batch_size)[0]
+
+
+def assert_equivariant(f, group, rep_in, rep_out, n_samples=8, atol=1e-5, seed=0, inputs=None,
+                       batch_size=4):
+    """Fails with the worst group element and its error when f is not equivariant within `atol`.
+
+    Arguments as for `equivariance_error`; `atol` bounds `max |f(rho_in(g) x) - rho_out(g) f(x)|`.
+
+    Example:
+
+    >>> from layers.groups import SymmetricGroup
+    >>> from layers.representations import DefiningRep
+    >>> from layers.equivariant_dense import EquivariantDense
+    >>> rep = DefiningRep(SymmetricGroup(4))
+    >>> assert_equivariant(EquivariantDense(rep), SymmetricGroup(4), rep, rep)
+    """
+    error, worst, scale = _measure(f, group, rep_in, rep_out, n_samples, seed, inputs,
+                                   batch_size)
+    if not error <= atol:
+        raise AssertionError(
+            f"{getattr(f, 'name', f)!r} is not equivariant from {rep_in!r} to {rep_out!r}: "
+            f"max |f(rho_in(g) x) - rho_out(g) f(x)| = {error:.3g} > atol={atol:g} "
+            f"(max |f(x)| = {scale:.3g}). Worst element g: {rep_in.group.describe(worst)}"
+        )
+
+
+def _measure(f, group, rep_in, rep_out, n_samples, seed, inputs, batch_size):
+    group = rep_in.group if group is None else group
+    for name, rep in (("rep_in", rep_in), ("rep_out", rep_out)):
+        if rep.group != group:
+            raise ValueError(
+                f"Both representations must be of the group under test, {group!r}. Received: "
+                f"{name}={rep!r}, a representation of {rep.group!r}."
+            )
+    rng = np.random.default_rng(seed)
+    if inputs is None:
+        inputs = rng.normal(size=(batch_size,) + rep_in.shape).astype("float32")
+    x = np.asarray(inputs)
+    elements = list(group.generators) + list(group.sample(n_samples, seed=seed))
+    # One call on every transformed copy at once: a model pays its call overhead once.
+    moved = np.concatenate([x] + [rep_in.act(g, x) for g in elements], axis=0).astype(x.dtype)
+    outputs = np.asarray(keras.ops.convert_to_numpy(f(moved)), dtype="float64")
+    outputs = outputs.reshape((len(elements) + 1, len(x)) + outputs.shape[1:])
+    fx = outputs[0]
+    try:
+        with np.errstate(invalid="ignore"):  # a NaN or inf output is reported, not warned about
+            errors = [np.max(np.abs(out - rep_out.act(g, fx)), initial=0.0)
+                      for g, out in zip(elements, outputs[1:])]
+    except ValueError as e:
+        raise ValueError(f"f's output does not match rep_out: {e}") from None
+    worst = int(np.argmax(errors))
+    error = float(errors[worst]) if np.all(np.isfinite(errors)) else float("inf")
+    return error, elements[worst], float(np.max(np.abs(fx), initial=0.0))

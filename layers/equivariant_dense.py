@@ -1,0 +1,224 @@
+"""EquivariantDense: a Dense layer whose kernel and bias commute with a finite group's action."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from layers.equivariant_basis import commutant_basis, invariant_basis
+from layers.representations import rep_from_config
+from layers.structured_dense import StructuredDense, _AssembledKernelRegularizer
+
+
+@keras.saving.register_keras_serializable(package="eqzoo")
+class EquivariantDense(StructuredDense):
+    """Dense layer equivariant under a finite group: `f(rho_in(g) x) = rho_out(g) f(x)`.
+
+    `y = activation(x @ W + b)` with the kernel in the commutant, `rho_in(g)^T W = W rho_out(g)^T`
+    for every `g` (the row-vector form of `rho_out(g) W^T = W^T rho_in(g)`), and an invariant bias,
+    `rho_out(g) b = b`. Both are stored as coefficients of a basis (see
+    `layers.equivariant_basis`), so the layer has `dim(commutant) + dim(invariants)` parameters:
+    for `S_n` on n points, DeepSets' `W = lambda I + gamma 11^T` and a constant bias (3 values);
+    for `C_n`, circulants (n + 1); for `D_n`, symmetric circulants (n // 2 + 2). An elementwise
+    activation keeps equivariance when `rho_out` permutes coordinates.
+
+    Inputs are flat, `(..., rep_in.dim)`, or, when `rep_in` is a `ChannelRep` (points with
+    channels), `(..., n, c_in)`; outputs then are `(..., n_out, c_out)` for a `ChannelRep` output
+    and `(..., rep_out.dim)` otherwise (e.g. a `TrivialRep` for invariant outputs).
+
+    Args:
+        rep_in: the `Representation` carried by the input (or its `get_config()` dict).
+        rep_out: the representation of the output; None means `rep_in`.
+        symmetric: also require `W = W^T` (needs rep_out == rep_in, orthogonal). With
+            `TrivialGroup(n)` this is `SymmetricDense`: n(n+1)/2 kernel values.
+        activation, use_bias, bias_initializer, kernel_regularizer, bias_regularizer: as for
+            `keras.layers.Dense`; the regularizers see the assembled kernel and bias.
+        kernel_initializer: called with the full `(rep_in.dim, rep_out.dim)` shape; the layer
+            starts from its projection onto the commutant, scaled by `sqrt(n_in n_out / dim)` so
+            the kernel's mean square matches the initializer's (a bare projection would shrink
+            it by that factor, e.g. n for circulants).
+
+    Example:
+
+    >>> from layers.groups import SymmetricGroup
+    >>> from layers.representations import DefiningRep
+    >>> rep = DefiningRep(SymmetricGroup(5)).channels(3)
+    >>> layer = EquivariantDense(rep, DefiningRep(SymmetricGroup(5)).channels(4))
+    >>> tuple(layer(np.ones((2, 5, 3), "float32")).shape)
+    (2, 5, 4)
+    >>> layer.count_params()  # Lambda and Gamma (3 x 4 each) + one bias per output channel
+    28
+    """
+
+    stored_name = "coefficients"
+
+    def __init__(self, rep_in, rep_out=None, symmetric=False, activation=None, use_bias=True,
+                 **kwargs):
+        if "units" in kwargs:
+            raise ValueError(
+                "EquivariantDense takes its output width from `rep_out` (its dim), not from "
+                f"`units`. Received: units={kwargs['units']!r}"
+            )
+        super().__init__(units=None, activation=activation, use_bias=use_bias, **kwargs)
+        self.rep_in = rep_from_config(rep_in)
+        self.rep_out = self.rep_in if rep_out is None else rep_from_config(rep_out)
+        self.symmetric = bool(symmetric)
+        self.basis = commutant_basis(self.rep_in, self.rep_out, self.symmetric)
+        if self.basis.dim == 0:
+            raise ValueError(
+                f"The only linear map from {self.rep_in!r} to {self.rep_out!r} that is equivariant"
+                f"{' and symmetric' if symmetric else ''} is zero, so EquivariantDense would have "
+                "nothing to learn. Check the representations."
+            )
+        self.bias_basis = invariant_basis(self.rep_out)
+
+    # ---- StructuredDense hooks ---------------------------------------------------------------
+
+    def _stored_shape(self, input_dim, units):
+        return (self.basis.dim,)
+
+    def _assemble(self, stored):
+        return self.basis.assemble(stored)
+
+    def _stored_from_kernel(self, matrix):
+        return self.basis.project(matrix)
+
+    def _kernel_output_dim(self, input_dim):
+        if input_dim != self.rep_in.dim:
+            raise ValueError(
+                f"EquivariantDense with rep_in={self.rep_in!r} expects a flat input width of "
+                f"{self.rep_in.dim}. Received: input last dimension={input_dim}."
+            )
+        return self.rep_out.dim
+
+    def _check_kernel(self, matrix, atol):
+        kernel = ops.convert_to_tensor(matrix, dtype="float64")
+        nearest = ops.convert_to_numpy(self.basis.assemble(self.basis.project(kernel)))
+        error = float(np.max(np.abs(matrix - nearest), initial=0.0))
+        if error > atol:
+            raise ValueError(
+                f"EquivariantDense can only hold kernels equivariant from {self.rep_in!r} to "
+                f"{self.rep_out!r}. Received a matrix at max distance {error:.3g} from the "
+                f"nearest one, above atol={atol:g}."
+            )
+
+    # ---- Keras layer anatomy -----------------------------------------------------------------
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        self._points_layout = self._layout(input_shape)
+        self.input_dim = self.rep_in.dim
+        self.output_dim = self._kernel_output_dim(self.input_dim)
+        scale = math.sqrt(self.input_dim * self.output_dim / self.basis.dim)
+        self._stored = self.add_weight(
+            name=self.stored_name,
+            shape=(self.basis.dim,),
+            initializer=_ProjectedInitializer(self.basis, self.kernel_initializer, scale),
+            regularizer=(
+                _AssembledKernelRegularizer(self, self.kernel_regularizer)
+                if self.kernel_regularizer is not None else None
+            ),
+        )
+        self._bias_coefficients = None
+        # With no invariant vector in rho_out, the only equivariant bias is 0: nothing to store.
+        if self.use_bias and self.bias_basis.dim > 0:
+            self._bias_coefficients = self.add_weight(
+                name="bias_coefficients",
+                shape=(self.bias_basis.dim,),
+                initializer=_ProjectedInitializer(self.bias_basis, self.bias_initializer, 1.0),
+                regularizer=(
+                    _AssembledBiasRegularizer(self.bias_basis, self.bias_regularizer)
+                    if self.bias_regularizer is not None else None
+                ),
+            )
+        trailing = self.rep_in.shape if self._points_layout else (self.rep_in.dim,)
+        axes = {-i - 1: size for i, size in enumerate(reversed(trailing))}
+        self.input_spec = keras.layers.InputSpec(min_ndim=len(trailing) + 1, axes=axes)
+
+    def _layout(self, input_shape):
+        """True for `(..., n, c)` inputs of a ChannelRep, False for flat ones; else an error."""
+        if input_shape[-1:] == (self.rep_in.dim,):
+            return False
+        if len(self.rep_in.shape) == 2 and input_shape[-2:] == self.rep_in.shape:
+            return True
+        expected = " or ".join(str(s) for s in dict.fromkeys([(self.rep_in.dim,),
+                                                              self.rep_in.shape]))
+        raise ValueError(
+            f"EquivariantDense with rep_in={self.rep_in!r} expects inputs whose trailing shape "
+            f"is {expected}. Received: input_shape={input_shape}"
+        )
+
+    @property
+    def bias(self):
+        """The assembled, invariant bias vector (None when `use_bias=False`)."""
+        if not self.built or not self.use_bias:
+            return None
+        if self._bias_coefficients is None:
+            return ops.zeros((self.output_dim,), dtype=self.variable_dtype)
+        return ops.reshape(self.bias_basis.assemble(self._bias_coefficients), (-1,))
+
+    def call(self, inputs):
+        kernel = self._assemble(self._stored)
+        if not self._points_layout:
+            outputs = ops.matmul(inputs, kernel)
+        else:
+            kernel = ops.reshape(kernel, self.rep_in.shape + self._output_shape())
+            outputs = ops.tensordot(inputs, kernel, axes=[[-2, -1], [0, 1]])
+        if self._bias_coefficients is not None:
+            outputs = ops.add(outputs, ops.reshape(self.bias, self._output_shape()))
+        return self.activation(outputs)
+
+    def _output_shape(self):
+        return self.rep_out.shape if self._points_layout else (self.rep_out.dim,)
+
+    def compute_output_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        points = self._layout(input_shape)
+        trailing = len(self.rep_in.shape) if points else 1
+        out = self.rep_out.shape if points else (self.rep_out.dim,)
+        return input_shape[: len(input_shape) - trailing] + out
+
+    def to_dense(self):
+        """A plain Keras layer with this kernel and bias: `Dense` for flat inputs, `EinsumDense`
+        contracting the `(n, c_in)` axes for points-with-channels inputs."""
+        if not self.built or not self._points_layout:
+            return super().to_dense()
+        out = self._output_shape()
+        equation = "...ia,iajb->...jb" if len(out) == 2 else "...ia,iaj->...j"
+        dense = keras.layers.EinsumDense(
+            equation, output_shape=out, activation=self.activation, name=self.name,
+            bias_axes=equation[-len(out):] if self.use_bias else None, dtype=self.dtype_policy,
+        )
+        dense.build((None,) + self.rep_in.shape)
+        weights = [ops.convert_to_numpy(self.kernel).reshape(self.rep_in.shape + out)]
+        if self.use_bias:
+            weights.append(ops.convert_to_numpy(self.bias).reshape(out))
+        dense.set_weights(weights)
+        return dense
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("units")
+        return {**config, "rep_in": self.rep_in.get_config(),
+                "rep_out": self.rep_out.get_config(), "symmetric": self.symmetric}
+
+
+class _ProjectedInitializer:
+    """Draws a full-shape tensor, projects it onto the basis, and rescales the coefficients."""
+
+    def __init__(self, basis, initializer, scale):
+        self.basis, self.initializer, self.scale = basis, initializer, scale
+
+    def __call__(self, shape, dtype=None):
+        del shape
+        full = self.initializer(self.basis.shape, dtype=dtype)
+        return ops.multiply(self.basis.project(full), self.scale)
+
+
+class _AssembledBiasRegularizer:
+    def __init__(self, basis, regularizer):
+        self.basis, self.regularizer = basis, regularizer
+
+    def __call__(self, coefficients):
+        return self.regularizer(ops.reshape(self.basis.assemble(coefficients), (-1,)))

@@ -1,0 +1,254 @@
+"""Representations `rho: G -> GL(d)` of finite groups: how a group element moves a feature vector.
+
+A group element is its matrix in the group's defining representation (see `layers.groups`);
+a representation maps it to the `d x d` matrix acting on column vectors, `x -> rho(g) x`. On a
+batch of row vectors (the Keras layout) that is `x @ rho(g)^T`, which `act` applies.
+
+Layouts: a feature vector is flat, of length `dim`. `rep.channels(k)` is k copies of `rep`
+stored point-major, i.e. an `(rep.dim, k)` array flattened row-major, so a DeepSets batch
+`(batch, n, k)` and its flat view `(batch, n * k)` carry the same representation
+`rho(g) (x) I_k`. `DirectSum(a, b)` concatenates: the first `a.dim` entries carry `a`.
+"""
+
+import numpy as np
+
+from layers.groups import FiniteGroup, PermutationGroup, group_from_config, permutation_matrix
+
+
+class Representation:
+    """Base class: a group, a dimension, and `rho(g)` for every group element `g`."""
+
+    is_permutation = False  # every rho(g) is a permutation matrix
+
+    def __init__(self, group, dim):
+        if not isinstance(group, FiniteGroup):
+            raise ValueError(
+                f"{type(self).__name__} needs a FiniteGroup (e.g. SymmetricGroup(4)). "
+                f"Received: {group!r}"
+            )
+        self.group = group
+        self.dim = int(dim)
+        self.shape = (self.dim,)
+
+    def __call__(self, g):
+        return self.matrix(g)
+
+    def matrix(self, g):
+        """`rho(g)`, a `(dim, dim)` numpy array acting on column vectors."""
+        return permutation_matrix(self.permutation(g))
+
+    def permutation(self, g):
+        """For a permutation representation: the index array `p` with `(rho(g) x)[i] = x[p[i]]`."""
+        raise ValueError(f"{self!r} is not a permutation representation.")
+
+    def generator_matrices(self):
+        return [self.matrix(g) for g in self.group.generators]
+
+    def character(self, g):
+        """`trace rho(g)`; for a permutation representation, the number of fixed points."""
+        if self.is_permutation:
+            return int(np.sum(self.permutation(g) == np.arange(self.dim)))
+        return float(np.trace(self.matrix(g)))
+
+    def channels(self, k):
+        """k copies of this representation, stored point-major as an `(dim, k)` array."""
+        return ChannelRep(self, k)
+
+    def act(self, g, x):
+        """`rho(g)` applied to a numpy batch whose trailing axes are `(dim,)` or `shape`."""
+        x = np.asarray(x)
+        if x.shape[-1:] == (self.dim,):
+            trailing = 1
+        elif len(self.shape) > 1 and x.shape[-len(self.shape):] == self.shape:
+            trailing = len(self.shape)
+        else:
+            expected = " or ".join(str(s) for s in dict.fromkeys([(self.dim,), self.shape]))
+            raise ValueError(
+                f"{self!r} acts on arrays whose trailing shape is {expected}. "
+                f"Received: shape={x.shape}"
+            )
+        flat = x.reshape(x.shape[: x.ndim - trailing] + (self.dim,))
+        if self.is_permutation:
+            moved = flat[..., self.permutation(g)]
+        else:
+            moved = flat @ self.matrix(g).T.astype(flat.dtype)
+        return moved.reshape(x.shape)
+
+    @property
+    def key(self):
+        return (type(self).__name__, self.group.key)
+
+    def __eq__(self, other):
+        return isinstance(other, Representation) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.group!r})"
+
+    def get_config(self):
+        return {"rep": type(self).__name__, "group": self.group.get_config()}
+
+
+class DefiningRep(Representation):
+    """The group's own matrices; for a permutation group, its permutation representation.
+
+    Example:
+
+    >>> from layers.groups import CyclicGroup
+    >>> DefiningRep(CyclicGroup(4)).permutation(CyclicGroup(4).generators[0]).tolist()
+    [1, 2, 3, 0]
+    """
+
+    def __init__(self, group):
+        super().__init__(group, group.dim if isinstance(group, FiniteGroup) else 0)
+        self.is_permutation = isinstance(group, PermutationGroup)
+
+    def matrix(self, g):
+        return np.asarray(g, dtype=np.float64)
+
+    def permutation(self, g):
+        if not self.is_permutation:
+            super().permutation(g)
+        return np.argmax(np.asarray(g), axis=1)
+
+
+class TrivialRep(Representation):
+    """`rho(g) = I` on `dim` invariant features (e.g. the output of a set classifier)."""
+
+    is_permutation = True
+
+    def __init__(self, group, dim=1):
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"TrivialRep needs a positive integer dim. Received: dim={dim!r}")
+        super().__init__(group, dim)
+
+    def permutation(self, g):
+        return np.arange(self.dim)
+
+    @property
+    def key(self):
+        return super().key + (self.dim,)
+
+    def __repr__(self):
+        return f"TrivialRep({self.group!r}, dim={self.dim})"
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim}
+
+
+class RegularRep(Representation):
+    """G acting on functions on G by left translation: `rho(g) e_h = e_{gh}`, dim `|G|`."""
+
+    is_permutation = True
+
+    def __init__(self, group):
+        super().__init__(group, group.order if isinstance(group, FiniteGroup) else 0)
+
+    def permutation(self, g):
+        # rho(g) e_h = e_{gh} means (rho(g) x)[gh] = x[h], i.e. p[gh] = h.
+        p = np.empty(self.dim, dtype=np.int64)
+        for h_index, h in enumerate(self.group.elements()):
+            p[self.group.index(np.asarray(g) @ h)] = h_index
+        return p
+
+
+class ChannelRep(Representation):
+    """k copies of `base`, `rho(g) (x) I_k`, laid out as an `(base.dim, k)` array."""
+
+    def __init__(self, base, channels):
+        if not isinstance(base, Representation):
+            raise ValueError(f"ChannelRep needs a Representation as base. Received: {base!r}")
+        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or (
+                channels < 1):
+            raise ValueError(
+                f"ChannelRep needs a positive integer number of channels. Received: "
+                f"channels={channels!r}"
+            )
+        super().__init__(base.group, base.dim * int(channels))
+        self.base = base
+        self.num_channels = int(channels)
+        self.shape = (base.dim, self.num_channels)
+        self.is_permutation = base.is_permutation
+
+    def matrix(self, g):
+        if self.is_permutation:
+            return super().matrix(g)
+        return np.kron(self.base.matrix(g), np.eye(self.num_channels))
+
+    def permutation(self, g):
+        k = self.num_channels
+        return (self.base.permutation(g)[:, None] * k + np.arange(k)).ravel()
+
+    @property
+    def key(self):
+        return ("ChannelRep", self.base.key, self.num_channels)
+
+    def __repr__(self):
+        return f"{self.base!r}.channels({self.num_channels})"
+
+    def get_config(self):
+        return {"rep": "ChannelRep", "base": self.base.get_config(), "channels": self.num_channels}
+
+
+class DirectSum(Representation):
+    """`rho_1(g) (+) rho_2(g) (+) ...`: block diagonal, the summands' features concatenated."""
+
+    def __init__(self, *summands):
+        if not summands or not all(isinstance(r, Representation) for r in summands):
+            raise ValueError(f"DirectSum needs Representations. Received: {summands!r}")
+        groups = {r.group for r in summands}
+        if len(groups) > 1:
+            raise ValueError(
+                "All summands of a DirectSum must represent the same group. Received "
+                f"representations of {sorted(map(repr, groups))}."
+            )
+        super().__init__(summands[0].group, sum(r.dim for r in summands))
+        self.summands = tuple(summands)
+        self.is_permutation = all(r.is_permutation for r in summands)
+
+    def matrix(self, g):
+        if self.is_permutation:
+            return super().matrix(g)
+        out = np.zeros((self.dim, self.dim))
+        start = 0
+        for r in self.summands:
+            out[start:start + r.dim, start:start + r.dim] = r.matrix(g)
+            start += r.dim
+        return out
+
+    def permutation(self, g):
+        offsets = np.cumsum([0] + [r.dim for r in self.summands[:-1]])
+        return np.concatenate([r.permutation(g) + o for r, o in zip(self.summands, offsets)])
+
+    @property
+    def key(self):
+        return ("DirectSum",) + tuple(r.key for r in self.summands)
+
+    def __repr__(self):
+        return " + ".join(repr(r) for r in self.summands)
+
+    def get_config(self):
+        return {"rep": "DirectSum", "summands": [r.get_config() for r in self.summands]}
+
+
+def rep_from_config(config):
+    """The representation a `get_config()` dict describes (a Representation passes through)."""
+    if isinstance(config, Representation):
+        return config
+    name = config.get("rep") if isinstance(config, dict) else None
+    if name == "ChannelRep":
+        return ChannelRep(rep_from_config(config["base"]), config["channels"])
+    if name == "DirectSum":
+        return DirectSum(*[rep_from_config(c) for c in config["summands"]])
+    if name == "TrivialRep":
+        return TrivialRep(group_from_config(config["group"]), config["dim"])
+    if name in ("DefiningRep", "RegularRep"):
+        return {"DefiningRep": DefiningRep, "RegularRep": RegularRep}[name](
+            group_from_config(config["group"]))
+    raise ValueError(
+        "Unknown representation config: expected a Representation or a dict with 'rep' one of "
+        f"['ChannelRep', 'DefiningRep', 'DirectSum', 'RegularRep', 'TrivialRep']. "
+        f"Received: {config!r}"
+    )
