@@ -1,0 +1,150 @@
+"""What `datasets.load` returns: the splits, and the facts a training loop needs about them."""
+
+import dataclasses
+from typing import NamedTuple, Optional
+
+import numpy as np
+import tensorflow as tf
+
+TASKS = ("classification", "regression", "reconstruction")
+STRUCTURES = ("vector", "image", "set", "signal", "tensor")
+TARGET_BEHAVIOURS = ("invariant", "equivariant")
+
+
+@dataclasses.dataclass(frozen=True)
+class Symmetry:
+    """A group acting on one axis of every example, and how the target responds.
+
+    The group acts through its defining matrices along `axis` of an example (the batch axis not
+    counted): `(g . x)[..., i, ...] = sum_j g[i, j] x[..., j, ...]`, which for a permutation
+    group is `x[p]` along that axis. With `target="invariant"` the ground truth satisfies
+    `f(g . x) = f(x)`; with `target="equivariant"` it satisfies `f(g . x) = g . f(x)`, the group
+    acting on the same axis of the target.
+
+    Args:
+        group: a `layers.groups.FiniteGroup` whose `dim` equals the size of that axis.
+        axis: the axis of one example the group acts on.
+        target: "invariant" or "equivariant".
+
+    Example:
+
+    >>> from layers.groups import SymmetricGroup
+    >>> s = Symmetry(SymmetricGroup(5), axis=0, target="invariant")
+    >>> s.apply(s.group.sample(1, seed=0)[0], np.zeros((2, 5, 3))).shape
+    (2, 5, 3)
+    """
+
+    group: object
+    axis: int
+    target: str
+
+    def __post_init__(self):
+        if self.target not in TARGET_BEHAVIOURS:
+            raise ValueError(
+                f"Invalid value for argument `target` of Symmetry: expected one of "
+                f"{list(TARGET_BEHAVIOURS)}. Received: target={self.target!r}"
+            )
+
+    def apply(self, g, batch):
+        """`g . x` for every example `x` of a batch (numpy, shape kept)."""
+        batch = np.asarray(batch)
+        moved = np.moveaxis(batch, self.axis + 1, 0)
+        return np.moveaxis(np.tensordot(np.asarray(g), moved, axes=1), 0, self.axis + 1)
+
+    def apply_to_target(self, g, targets):
+        """What the targets of `g . x` are, given the targets of `x`."""
+        return targets if self.target == "invariant" else self.apply(g, targets)
+
+    def to_dict(self):
+        return {"group": repr(self.group), "axis": self.axis, "target": self.target}
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """The facts about a loaded dataset that choose a model's head, loss and metrics.
+
+    Examples arrive as `(x, y)` pairs, `x` float32 of shape `(batch, *input_shape)`.
+
+    Args:
+        name: the registered name, e.g. "digits" or "tfds:mnist".
+        task: "classification" (`y` int32 class ids of shape `(batch,)`, `num_classes` set,
+            `output_shape == (num_classes,)` logits), "regression" (`y` float32 of shape
+            `(batch, *output_shape)`) or "reconstruction" (`y` is `x`, `output_shape ==
+            input_shape`).
+        structure: how an example is laid out: "vector", "image" (height, width, channels),
+            "set" (elements, features: order carries no meaning), "signal" (a periodic
+            sequence) or "tensor" (anything else).
+        input_shape: shape of one example, without the batch axis.
+        output_shape: shape of what the model must output for one example.
+        num_classes: number of classes for classification, else None.
+        train_size, validation_size, test_size: examples in each split.
+        symmetry: a `Symmetry` the ground truth has, or None.
+        source: where the data came from, e.g. "scikit-learn load_digits", "tfds mnist:3.0.1".
+        description: one paragraph for people.
+        preprocessing: what was done to the raw data, e.g. which statistics were fitted where.
+    """
+
+    name: str
+    task: str
+    structure: str
+    input_shape: tuple
+    output_shape: tuple
+    num_classes: Optional[int]
+    train_size: int
+    validation_size: int
+    test_size: int
+    symmetry: Optional[Symmetry]
+    source: str
+    description: str
+    preprocessing: str
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(
+                f"DatasetInfo.task must be one of {list(TASKS)}. Received: {self.task!r}"
+            )
+        if self.structure not in STRUCTURES:
+            raise ValueError(
+                f"DatasetInfo.structure must be one of {list(STRUCTURES)}. "
+                f"Received: {self.structure!r}"
+            )
+        if (self.task == "classification") != (self.num_classes is not None):
+            raise ValueError(
+                "DatasetInfo.num_classes must be set for classification and only then. "
+                f"Received: task={self.task!r}, num_classes={self.num_classes!r}"
+            )
+
+    def for_reconstruction(self):
+        """This dataset as an autoencoding task: the target is the input.
+
+        The identity map commutes with every group action, so a declared symmetry stays, now
+        equivariant.
+        """
+        symmetry = self.symmetry and dataclasses.replace(self.symmetry, target="equivariant")
+        return dataclasses.replace(
+            self,
+            task="reconstruction",
+            output_shape=self.input_shape,
+            num_classes=None,
+            symmetry=symmetry,
+            description=f"{self.description} Used for reconstruction: the target is the input.",
+        )
+
+    def to_dict(self):
+        """Plain values only, for a run's config (W&B) or a JSON file."""
+        d = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        d["input_shape"], d["output_shape"] = list(self.input_shape), list(self.output_shape)
+        d["symmetry"] = self.symmetry.to_dict() if self.symmetry else None
+        return d
+
+
+class Splits(NamedTuple):
+    """`(train, validation, test, info)`: batched, prefetched `tf.data.Dataset`s and their info.
+
+    Only `train` is shuffled (anew each epoch, in an order fixed by the seed).
+    """
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    info: DatasetInfo

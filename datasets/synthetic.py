@@ -1,0 +1,227 @@
+"""Synthetic tasks whose ground truth has a known symmetry, generated from a seed.
+
+Each task is a function `options -> SyntheticTask`: the examples, the noiseless ground truth `f`
+that made the targets (so tests can check `f(g . x)` against the declared symmetry on the data
+itself) and that symmetry. Task parameters (the coupling `J`, the stored patterns) are drawn from
+the seed before any example, so changing `num_examples` or the noise keeps the same task.
+"""
+
+import inspect
+import numbers
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+
+from datasets import pipeline
+from datasets.info import DatasetInfo, Splits, Symmetry
+from datasets.registry import register, reject_options, reject_tfds_arguments
+from layers.groups import DihedralGroup, FiniteGroup, SymmetricGroup
+
+
+class SyntheticTask(NamedTuple):
+    x: np.ndarray
+    y: np.ndarray
+    target_fn: Callable  # noiseless ground truth on a batch: the `y` of `x` before any noise
+    symmetry: Optional[Symmetry]
+    structure: str
+    description: str
+
+
+def sign_flip(n):
+    """`{I, -I}` on n coordinates: the global sign flip `x -> -x`."""
+    return FiniteGroup([-np.eye(n)], name=f"SignFlip({n})")
+
+
+def quadratic_form(seed, num_examples=512, dim=8, noise=0.05):
+    """`y = x^T J x + noise`, `J = J^T` random, `x ~ N(0, I)`: a symmetric-interaction task."""
+    param_rng, data_rng = _rngs(seed)
+    a = param_rng.standard_normal((dim, dim))
+    coupling = (a + a.T) / (2.0 * np.sqrt(dim))
+
+    def target_fn(x):
+        return np.einsum("bi,ij,bj->b", x, coupling, x)[:, None]
+
+    x = data_rng.standard_normal((num_examples, dim))
+    y = target_fn(x) + noise * data_rng.standard_normal((num_examples, 1))
+    return SyntheticTask(
+        x, y, target_fn, Symmetry(sign_flip(dim), axis=0, target="invariant"), "vector",
+        f"y = x^T J x + N(0, {noise:g}^2) with a random symmetric {dim}x{dim} coupling J and "
+        "x ~ N(0, I); invariant under x -> -x.",
+    )
+
+
+def _set_task(reduce, label):
+    def make(seed, num_examples=512, set_size=8, features=3):
+        _, data_rng = _rngs(seed)
+
+        def target_fn(x):
+            return reduce(x, axis=1)
+
+        x = data_rng.standard_normal((num_examples, set_size, features))
+        return SyntheticTask(
+            x,
+            target_fn(x),
+            target_fn,
+            Symmetry(SymmetricGroup(set_size), axis=0, target="invariant"),
+            "set",
+            f"Sets of {set_size} elements with {features} N(0, 1) features; the target is their "
+            f"elementwise {label}, invariant under any permutation of the elements.",
+        )
+
+    make.__doc__ = f"`y = {label}_i x_i` over the elements of a set: invariant under S_n."
+    return make
+
+
+set_sum = _set_task(np.sum, "sum")
+set_max = _set_task(np.max, "max")
+
+
+def cyclic_signal(seed, num_examples=512, length=16, modes=3, noise=0.1, bandwidth=2.0):
+    """Smooth a noisy periodic signal: `y = h * x`, circular convolution by an even `h`.
+
+    The heat kernel `h` has Fourier transform `exp(-k^2 / (2 bandwidth^2))`, real and even in
+    `k`, so `h` is even and the map commutes with every cyclic shift and reflection.
+    """
+    _, data_rng = _rngs(seed)
+    k = np.fft.fftfreq(length, d=1.0 / length)
+    h = np.real(np.fft.ifft(np.exp(-0.5 * (k / bandwidth) ** 2)))
+    circulant = h[(np.arange(length)[:, None] - np.arange(length)[None, :]) % length]
+
+    def target_fn(x):
+        return x @ circulant.T
+
+    t = np.arange(length) / length
+    freqs = data_rng.integers(1, length // 2 + 1, size=(num_examples, modes, 1))
+    amplitudes = data_rng.standard_normal((num_examples, modes, 1))
+    phases = data_rng.uniform(0, 2 * np.pi, size=(num_examples, modes, 1))
+    clean = np.sum(amplitudes * np.cos(2 * np.pi * freqs * t + phases), axis=1)
+    x = clean + noise * data_rng.standard_normal((num_examples, length))
+    return SyntheticTask(
+        x, target_fn(x), target_fn, Symmetry(DihedralGroup(length), axis=0, target="equivariant"),
+        "signal",
+        f"Periodic signals of length {length} ({modes} random Fourier modes plus N(0, {noise:g}^2) "
+        f"noise); the target is the signal smoothed by a heat kernel of bandwidth {bandwidth:g}, "
+        "equivariant under cyclic shifts and reflections.",
+    )
+
+
+def hopfield_patterns(seed, num_examples=512, size=32, patterns=4, corruption=0.1):
+    """Complete a corrupted +-1 pattern to the stored pattern nearest to it: sign-flip equivariant.
+
+    The memories are `patterns` random +-1 vectors and their negatives: a Hopfield network with
+    the symmetric Hebbian coupling `W = sum_mu xi_mu xi_mu^T` stores both signs. Each input flips
+    `round(corruption * size)` entries of a memory; inputs whose nearest memory is not the one
+    they came from are redrawn, so the target is exactly `f(x) = argmax_xi <xi, x>`, and
+    `f(-x) = -f(x)`.
+    """
+    if not 0 <= corruption < 0.5:
+        raise ValueError(f"Invalid value for option `corruption` of 'hopfield_patterns': expected "
+                         f"a number in [0, 0.5). Received: corruption={corruption!r}")
+    param_rng, data_rng = _rngs(seed)
+    stored = param_rng.choice([-1.0, 1.0], size=(patterns, size))
+    memories = np.concatenate([stored, -stored])
+    if len({tuple(m) for m in memories}) < len(memories):
+        raise ValueError(f"hopfield_patterns: {patterns} random patterns of size {size} collide "
+                         f"(or are negatives of each other) for seed={seed}; use a larger `size`.")
+
+    def target_fn(x):
+        return memories[np.argmax(x @ memories.T, axis=1)]
+
+    flips = int(round(corruption * size))
+    source = data_rng.integers(0, len(memories), size=num_examples)
+    x = np.empty((num_examples, size))
+    redraw = np.arange(num_examples)
+    for _ in range(100):
+        mask = np.ones((len(redraw), size))
+        chosen = np.argsort(data_rng.random((len(redraw), size)), axis=1)[:, :flips]
+        np.put_along_axis(mask, chosen, -1.0, axis=1)
+        x[redraw] = memories[source[redraw]] * mask
+        overlaps = x[redraw] @ memories.T
+        own = overlaps[np.arange(len(redraw)), source[redraw]]
+        overlaps[np.arange(len(redraw)), source[redraw]] = -np.inf
+        redraw = redraw[own <= overlaps.max(axis=1)]
+        if not len(redraw):
+            break
+    else:
+        raise ValueError(f"hopfield_patterns: with corruption={corruption} the corrupted inputs "
+                         "keep landing nearer another memory; lower `corruption` or `patterns`.")
+    return SyntheticTask(
+        x, memories[source], target_fn, Symmetry(sign_flip(size), axis=0, target="equivariant"),
+        "vector",
+        f"Pattern completion: {patterns} stored +-1 patterns of size {size} and their negatives; "
+        f"the input has {flips} entries flipped, the target is the stored pattern. Equivariant "
+        "under the global sign flip.",
+    )
+
+
+TASKS = {
+    "quadratic_form": quadratic_form,
+    "set_sum": set_sum,
+    "set_max": set_max,
+    "cyclic_signal": cyclic_signal,
+    "hopfield_patterns": hopfield_patterns,
+}
+
+
+def make(name, seed, **options):
+    """The `SyntheticTask` `name` with `options` checked against its defaults, before any split."""
+    task = TASKS[name]
+    defaults = {k: p.default for k, p in list(inspect.signature(task).parameters.items())[1:]}
+    reject_options(name, options, allowed=defaults)
+    for option, value in options.items():
+        # Integer defaults count things (positive integers); float defaults are scales (>= 0).
+        integer = isinstance(defaults[option], int)
+        kind = numbers.Integral if integer else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, kind) or value < (1 if integer else 0):
+            expected = "a positive integer" if integer else "a non-negative number"
+            raise ValueError(
+                f"Invalid value for option `{option}` of {name!r}: expected {expected}. "
+                f"Received: {option}={value!r}"
+            )
+    return task(seed, **options)
+
+
+def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstruction,
+         data_dir, download, **options):
+    reject_tfds_arguments(name, data_dir, download)
+    task = make(name, seed, **options)
+    indices = pipeline.split_indices(
+        len(task.x),
+        validation_fraction or pipeline.DEFAULT_VALIDATION_FRACTION,
+        test_fraction or pipeline.DEFAULT_TEST_FRACTION,
+        seed,
+        name=name,
+    )
+    arrays = pipeline.ArraySplits(
+        {split: task.x[idx].astype(np.float32) for split, idx in indices.items()},
+        {split: task.y[idx].astype(np.float32) for split, idx in indices.items()},
+        indices,
+    )
+    options_text = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items())) or "defaults"
+    info = DatasetInfo(
+        name=name,
+        task="regression",
+        structure=task.structure,
+        input_shape=task.x.shape[1:],
+        output_shape=task.y.shape[1:],
+        num_classes=None,
+        train_size=len(indices["train"]),
+        validation_size=len(indices["validation"]),
+        test_size=len(indices["test"]),
+        symmetry=task.symmetry,
+        source=f"synthetic ({options_text}, seed={seed})",
+        description=task.description,
+        preprocessing="none: generated as float64, delivered as float32",
+    )
+    if reconstruction:
+        arrays, info = pipeline.as_reconstruction(arrays, info)
+    return Splits(*pipeline.to_pipelines(arrays, batch_size=batch_size, seed=seed), info)
+
+
+def _rngs(seed):
+    """Independent streams for task parameters and for examples."""
+    return np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
+
+
+for _name, _task in TASKS.items():
+    register(_name, load, source="synthetic", description=(_task.__doc__ or "").splitlines()[0])
