@@ -1,0 +1,150 @@
+"""Training-step time of the structured kernels and of a tied decoder against keras.layers.Dense.
+
+For each width n and with and without XLA, every variant's full training step (forward, backward,
+Adam update) is timed in interleaved rounds; the table gives the median step time and its ratio to
+the plain variant measured in the same rounds (Dense for one layer, an untied Dense pair for the
+autoencoders), with trainable parameter counts.
+
+    python benchmarks/bench_structured.py                          # n in 128 512 1024, ~10 min
+    python benchmarks/bench_structured.py --sizes 128 --rounds 3   # smoke run
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from layers import SymmetricDense  # noqa: E402
+from layers.bounded_spectrum_dense import BoundedSpectrumDense  # noqa: E402
+from layers.dense_transpose import DenseTranspose  # noqa: E402
+from layers.positive_definite_dense import PositiveDefiniteDense  # noqa: E402
+from layers.skew_symmetric_dense import SkewSymmetricDense  # noqa: E402
+
+
+class AutodiffSkewSymmetricDense(SkewSymmetricDense):
+    """For comparison: the gradient taken back through the slices and pads of the assembly."""
+
+    def _matmul(self, inputs, stored):
+        return keras.ops.matmul(inputs, self._assemble(stored))
+
+
+class AssembledPositiveDefiniteDense(PositiveDefiniteDense):
+    """For comparison: `x @ W` with `W = L L^T + epsilon I` formed first, an O(n^3) product."""
+
+    def _matmul(self, inputs, stored):
+        return keras.ops.matmul(inputs, self._assemble(stored))
+
+
+def _one(layer):
+    return lambda n: keras.Sequential([keras.Input((n,)), layer(n)])
+
+
+def _autoencoder(tied):
+    def build(n):
+        inputs = keras.Input((n,))
+        encoder = keras.layers.Dense(n // 4, activation="relu")
+        decoder = DenseTranspose(encoder) if tied else keras.layers.Dense(n)
+        return keras.Model(inputs, decoder(encoder(inputs)))
+
+    return build
+
+
+# variant -> (model builder, the variant its ratio is taken against)
+VARIANTS = {
+    "Dense": (_one(keras.layers.Dense), None),
+    "SymmetricDense": (_one(lambda n: SymmetricDense()), "Dense"),
+    "SkewSymmetricDense": (_one(lambda n: SkewSymmetricDense()), "Dense"),
+    "SkewSymmetricDense, autodiff assembly": (_one(lambda n: AutodiffSkewSymmetricDense()),
+                                              "Dense"),
+    "PositiveDefiniteDense": (_one(lambda n: PositiveDefiniteDense(epsilon=1e-3)), "Dense"),
+    "PositiveDefiniteDense, assembled W": (
+        _one(lambda n: AssembledPositiveDefiniteDense(epsilon=1e-3)), "Dense"),
+    "BoundedSpectrumDense": (_one(lambda n: BoundedSpectrumDense()), "Dense"),
+    "autoencoder n -> n/4 -> n, untied": (_autoencoder(tied=False), None),
+    "autoencoder n -> n/4 -> n, tied": (_autoencoder(tied=True),
+                                        "autoencoder n -> n/4 -> n, untied"),
+}
+
+
+def make_step(n, variant, batch, jit):
+    model = VARIANTS[variant][0](n)
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function(jit_compile=jit)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(batch, n)).astype("float32"))
+    step(x, x).numpy()  # trace and compile
+    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    return (lambda: step(x, x).numpy()), params
+
+
+def time_steps(step, steps):
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1024])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds-per-round", type=float, default=0.4,
+                        help="approximate time spent on each variant in each round")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--max-xla-eigh", type=int, default=128,
+                        help="largest n at which BoundedSpectrumDense is timed under XLA, whose "
+                             "CPU eigh takes seconds a step beyond it")
+    args = parser.parse_args()
+
+    print(f"# Structured kernels and tied decoders: training step, batch {args.batch}, float32, "
+          f"{args.rounds} rounds (medians)\n\nTensorFlow {tf.__version__}, Keras "
+          f"{keras.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores\n")
+    print("| n | XLA | variant | step ms (median) | ratio | trainable params |")
+    print("|---|---|---|---|---|---|")
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
+    for n in args.sizes:
+        for jit in modes:
+            variants = [v for v in args.variants if not (
+                jit and v == "BoundedSpectrumDense" and n > args.max_xla_eigh)]
+            steps = {v: make_step(n, v, args.batch, jit) for v in variants}
+            probe = {v: time_steps(s[0], 3) for v, s in steps.items()}
+            reps = {v: max(3, int(args.seconds_per_round / max(t, 1e-4))) for v, t in probe.items()}
+            samples = {v: [] for v in steps}
+            ratios = {v: [] for v in steps}
+            for _ in range(args.rounds):
+                times = {v: time_steps(steps[v][0], reps[v]) for v in steps}
+                for v, t in times.items():
+                    samples[v].append(t)
+                    reference = VARIANTS[v][1]
+                    if reference in times:
+                        ratios[v].append(t / times[reference])
+            for v in steps:
+                ratio = f"{statistics.median(ratios[v]):.2f}" if ratios[v] else "1"
+                print(f"| {n} | {'on' if jit else 'off'} | {v} | "
+                      f"{1e3 * statistics.median(samples[v]):.2f} | {ratio} | {steps[v][1]:,} |",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
