@@ -2,11 +2,12 @@
 
 import keras
 
+from layers.dense_transpose import DenseTranspose
 from layers.structured_dense import StructuredDense
 
 
 def fold_to_dense(model):
-    """A copy of `model` with every structured dense layer replaced by a plain `Dense`.
+    """A copy of `model` with every structured dense layer and tied transpose made a plain `Dense`.
 
     Each replacement holds the assembled kernel and the bias, so outputs match the original
     (up to float rounding of the same products) and inference runs at plain-Keras speed with no
@@ -21,16 +22,20 @@ def fold_to_dense(model):
         )
 
     def clone(layer):
-        if isinstance(layer, StructuredDense):
+        if _foldable(layer):
             return layer.to_dense()
-        clone = layer.__class__.from_config(layer.get_config())
-        return clone
+        return layer.__class__.from_config(layer.get_config())
 
     folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
     for old, new in zip(_leaf_layers(model), _leaf_layers(folded)):
-        if not isinstance(old, StructuredDense) and old.weights:
+        if not _foldable(old) and old.weights:
             new.set_weights(old.get_weights())
     return folded
+
+
+def _foldable(layer):
+    """Structured dense layers and tied transposes: each knows its plain `Dense` equivalent."""
+    return isinstance(layer, (StructuredDense, DenseTranspose))
 
 
 def _is_graph_model(model):
@@ -41,7 +46,7 @@ def _is_graph_model(model):
 
 def _leaf_layers(model):
     for layer in model.layers:
-        if isinstance(layer, keras.Model) and not isinstance(layer, StructuredDense):
+        if isinstance(layer, keras.Model):
             yield from _leaf_layers(layer)
         else:
             yield layer

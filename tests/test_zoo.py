@@ -157,3 +157,16 @@ def test_pretrained_mechanism_verifies_the_hash(tmp_path):
             zoo.create_model("_test_pretrained", weights="pretrained")
     finally:
         del registry._PRESETS["_test_pretrained"]
+
+
+@pytest.mark.parametrize("name", ["symmetric_mlp_digits", "tied_autoencoder_digits_symmetric",
+                                  "dihedral_signal_net", "deepsets_set_sum"])
+def test_fold_to_dense_serves_zoo_models_with_plain_layers(name):
+    from layers import StructuredDense, fold_to_dense
+
+    model = zoo.create_model(name)
+    x, _ = fake_batch(model, zoo.get_preset(name))
+    folded = fold_to_dense(model)
+    assert not [layer for layer in folded._flatten_layers()
+                if isinstance(layer, (StructuredDense, DenseTranspose))]
+    np.testing.assert_allclose(np.asarray(folded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
