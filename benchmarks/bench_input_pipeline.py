@@ -1,4 +1,4 @@
-"""Does the input pipeline keep up? Batches/s that `datasets.load` delivers against steps/s of a training step.
+"""Does the input pipeline keep up? Batches/s from `datasets.load` against training steps/s.
 
 For each case the same train split is measured three ways:
   pipeline   batches/s from iterating the split alone (after one warm-up epoch fills any cache);
@@ -16,6 +16,7 @@ so the real tfds read path (TFRecord parse, PNG decode) is measured without a ne
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -39,9 +40,13 @@ class BenchImages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     NUM_EXAMPLES = 20_000
 
     def _info(self):
-        features = {"image": tfds.features.Image(shape=(28, 28, 1)), "label": tfds.features.ClassLabel(num_classes=10)}
-        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features),
-                                     supervised_keys=("image", "label"))
+        features = tfds.features.FeaturesDict({
+            "image": tfds.features.Image(shape=(28, 28, 1)),
+            "label": tfds.features.ClassLabel(num_classes=10),
+        })
+        return tfds.core.DatasetInfo(
+            builder=self, features=features, supervised_keys=("image", "label")
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples()}
@@ -107,24 +112,14 @@ def run_case(label, splits, width, seconds, rounds):
 def machine():
     cpu = platform.processor() or platform.machine()
     if os.path.exists("/proc/cpuinfo"):
-        names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
         cpu = names[0] if names else cpu
     return (f"{cpu}, {os.cpu_count()} cores, no GPU; Python {platform.python_version()}, TensorFlow "
             f"{tf.__version__}, Keras {keras.__version__}, tensorflow-datasets {tfds.__version__}")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="rough time per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported")
-    parser.add_argument("--quick", action="store_true", help="short measurements and a small tfds set")
-    parser.add_argument("--output", help="also write the markdown report here")
-    args = parser.parse_args()
-    seconds, rounds = (0.5, 1) if args.quick else (args.seconds, args.rounds)
-    if args.quick:
-        BenchImages.NUM_EXAMPLES = 2_000
-
-    data_dir = tempfile.mkdtemp(prefix="eqzoo-bench-tfds-")
+def measure(data_dir, seconds, rounds):
     start = time.perf_counter()
     BenchImages(data_dir=data_dir).download_and_prepare()
     prepare_seconds = time.perf_counter() - start
@@ -142,7 +137,8 @@ def main():
     lines = [
         "# Input pipeline throughput",
         "",
-        "`python benchmarks/bench_input_pipeline.py --output benchmarks/input_pipeline.md`",
+        f"`python benchmarks/bench_input_pipeline.py --rounds {rounds} --output "
+        "benchmarks/input_pipeline.md`",
         "",
         f"Machine: {machine()}. Load average {load_before:.1f} before and "
         f"{os.getloadavg()[0]:.1f} after the run (other processes shared the cores).",
@@ -171,7 +167,25 @@ def main():
             f"{r['steady']:,.0f} | {r['first_epoch']:,.0f} | {r['step']:,.0f} | {r['fit']:,.0f} | "
             f"{r['fit_repeat']:,.0f} | {r['epochs'] / r['step']:.1f}x | {r['fit_repeat'] / r['step']:.2f} |"
         )
-    report = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="rough time per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported")
+    parser.add_argument("--quick", action="store_true", help="short measurements and a small tfds set")
+    parser.add_argument("--output", help="also write the markdown report here")
+    args = parser.parse_args()
+    seconds, rounds = (0.5, 1) if args.quick else (args.seconds, args.rounds)
+    if args.quick:
+        BenchImages.NUM_EXAMPLES = 2_000
+
+    data_dir = tempfile.mkdtemp(prefix="eqzoo-bench-tfds-")
+    try:
+        report = measure(data_dir, seconds, rounds)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     print(report)
     if args.output:
         with open(args.output, "w") as f:
