@@ -1,0 +1,338 @@
+"""train.py: config resolution, refusals, the run folder, W&B, comparison and strategies in-process.
+
+Kill, Ctrl-C, unreachable W&B, the default run and multi-worker training run as subprocesses in
+tests/test_train_processes.py. Every run here is tiny (width 8, one or two epochs on digits).
+"""
+
+import json
+import os
+import types
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+import datasets
+import train
+import zoo
+from layers.inspection import symmetric_matrices, symmetry_residuals
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--set", "width=8", "--epochs", "1"]
+
+
+def run(tmp_path, *args, wandb="disabled"):
+    """`train.main` on a tiny config in a temporary run directory; returns (exit code, folder)."""
+    argv = [*args, "--run-dir", str(tmp_path / "runs"), "--wandb", wandb]
+    code = train.main(argv)
+    folders = sorted((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else []
+    return code, (folders[-1] if folders else None)
+
+
+def read(folder, name):
+    with open(folder / name) as f:
+        return json.load(f)
+
+
+def assert_one_line_error(capsys, code, *fragments):
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("train.py: error: "), err
+    assert "Traceback" not in err and "usage:" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+# --- refusals: exit code 2, one line, nothing written ----------------------------------------
+BAD = {
+    "unknown model": (["--model", "symetric_mlp_digits"],
+                      ["Unknown model", "symmetric_mlp_digits"]),
+    "unknown dataset": (["--dataset", "digts"], ["Unknown dataset 'digts'", "'digits'"]),
+    "unknown --set key": (["--set", "widht=8"], ["'widht'", "did you mean 'width'"]),
+    "--set type": (["--set", "width=abc"], ["--set width", "expected int", "'abc'"]),
+    "--set bool for int": (["--set", "depth=true"], ["--set depth", "expected int"]),
+    "--set without =": (["--set", "width"], ["KEY=VALUE", "'width'"]),
+    "negative epochs": (["--epochs", "-1"], ["`epochs`", ">= 1", "epochs=-1"]),
+    "non-integer epochs": (["--epochs", "x"], ["--epochs", "invalid int value"]),
+    "zero learning rate": (["--learning-rate", "0"], ["`learning_rate`", "positive"]),
+    "unknown optimizer": (["--optimizer", "adagrad"], ["adam | adamw | sgd", "adagrad"]),
+    "unknown dataset option": (["--dataset-option", "size=3"], ["Unknown option(s) ['size']"]),
+    "unknown strategy": (["--strategy", "tpu"], ["default | mirrored | multiworker"]),
+    "unknown wandb mode": (["--wandb", "sometimes"], ["`wandb_mode`", "auto | online"]),
+    "unknown flag": (["--epoch", "3"], ["unrecognized arguments: --epoch"]),
+    "bad run id": (["--run-id", "a/b"], ["`run_id`", "'a/b'"]),
+    "input shape mismatch": (["--model", "mlp_wine", "--dataset", "digits"],
+                             ["expects inputs of shape (13,)", "gives (8, 8, 1)",
+                              "--set input_shape=[8,8,1]", "mlp_digits, symmetric_mlp_digits"]),
+    "task mismatch": (["--dataset", "diabetes"],
+                      ["is a classification model", "'diabetes' is a regression task",
+                       "symmetric_mlp_diabetes"]),
+    "output size mismatch": (["--set", "num_outputs=3"],
+                             ["outputs shape (3,)", "needs (10,) (10 classes)",
+                              "--set num_outputs=10"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_flags_exit_2_with_one_line(case, tmp_path, capsys):
+    argv, fragments = BAD[case]
+    wandb = [] if "--wandb" in argv else ["--wandb", "disabled"]
+    code = train.main([*TINY, *argv, *wandb, "--run-dir", str(tmp_path / "runs")])
+    assert_one_line_error(capsys, code, *fragments)
+    assert not (tmp_path / "runs").exists(), "a refused run must write nothing"
+
+
+def test_unprepared_tfds_dataset_is_refused(tmp_path, capsys):
+    empty = tmp_path / "tfds"
+    empty.mkdir()
+    code, folder = run(tmp_path, "--model", "symmetric_mlp_mnist", "--dataset", "mnist",
+                       "--data-dir", str(empty), *TINY)
+    assert_one_line_error(capsys, code, "'mnist' is not prepared", str(empty), "--download")
+    assert folder is None
+
+
+def test_config_file_errors(tmp_path, capsys):
+    assert_one_line_error(capsys, train.main(["--config", str(tmp_path / "missing.json")]),
+                          "--config: cannot read")
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"epoch": 3}))
+    assert_one_line_error(capsys, train.main(["--config", str(path)]),
+                          "'epoch' (did you mean 'epochs'?)", "\"overrides\"")
+
+
+def test_hugging_face_datasets_shadowing_is_refused(monkeypatch, capsys):
+    impostor = types.ModuleType("datasets")
+    impostor.__file__ = "/site-packages/datasets/__init__.py"
+    monkeypatch.setattr(train, "datasets", impostor)
+    assert_one_line_error(capsys, train.main([]), "Hugging Face", impostor.__file__,
+                          "pip uninstall datasets")
+
+
+def test_finished_or_different_run_is_not_overwritten(tmp_path, capsys):
+    folder = tmp_path / "runs" / "r1"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({**train.DEFAULTS, "model": "mlp_digits"}))
+    code, _ = run(tmp_path, *TINY, "--run-id", "r1")
+    assert_one_line_error(capsys, code, "exists with different model", "'mlp_digits'")
+    (folder / "metrics.json").write_text("{}")
+    code, _ = run(tmp_path, *TINY, "--run-id", "r1")
+    assert_one_line_error(capsys, code, "already finished")
+
+
+# --- listing and help -----------------------------------------------------------------------
+def test_help_and_listings(capsys):
+    assert train.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ["--model", "--dataset", "--set", "--config", "--epochs", "--batch-size",
+                 "--learning-rate", "--optimizer", "--lr-schedule", "--early-stopping", "--seed",
+                 "--strategy", "--run-dir", "--run-id", "--resume", "--wandb", "--wandb-project",
+                 "--wandb-entity", "--wandb-group", "--wandb-tags", "--list-models",
+                 "--list-datasets", "--compare", "--download", "--data-dir"]:
+        assert flag in text, flag
+    assert train.main(["--list-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == zoo.list_models()
+    assert all(len(line.split()) > 2 for line in lines), "each model has a description"
+    assert train.main(["--list-datasets", "set_*"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[:-1]]
+    assert names == datasets.list_datasets("set_*")
+
+
+# --- config resolution ----------------------------------------------------------------------
+def test_overrides_apply_in_order(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"epochs": 5, "learning_rate": 0.01, "seed": 3,
+                                "overrides": {"width": 16, "depth": 1}}))
+    args = train.build_parser().parse_args(
+        ["--config", str(path), "--epochs", "2", "--set", "width=8",
+         "--set", "input_shape=[8,8,1]"])
+    config, preset = train.resolve_config(args)
+    assert config["epochs"] == 2  # flag beats file
+    assert config["learning_rate"] == 0.01 and config["seed"] == 3  # file beats DEFAULTS
+    assert config["overrides"] == {"width": 8, "depth": 1, "input_shape": (8, 8, 1)}  # --set last
+    assert config["dataset"] == "digits"  # the preset's first dataset
+    assert config["batch_size"] == train.DEFAULTS["batch_size"]
+    assert preset == zoo.get_preset("symmetric_mlp_digits")
+
+
+def test_set_values_parse_as_json_or_python_literals():
+    assert train.parse_assignments(["a=3", "b=0.5", "c=[1,2]", "d=(1, 2)", "e=relu", "f=None",
+                                    "g=true"], "--set") == {
+        "a": 3, "b": 0.5, "c": [1, 2], "d": (1, 2), "e": "relu", "f": None, "g": True}
+
+
+# --- one tiny run: folder, config, metrics, model, W&B offline --------------------------------
+def test_run_folder_config_metrics_and_wandb_offline(tmp_path, monkeypatch, capsys):
+    logged, inits = [], []
+    real_log, real_init = train.wandb.Run.log, train.wandb.init
+
+    def log(self, data, *args, **kwargs):
+        logged.append(dict(data))
+        return real_log(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(train.wandb.Run, "log", log)
+    monkeypatch.setattr(train.wandb, "init", lambda **k: (inits.append(k), real_init(**k))[1])
+    code, folder = run(tmp_path, "--set", "width=8", "--epochs", "2", "--run-id", "tiny",
+                       "--wandb-group", "g", "--wandb-tags", "a,b", wandb="offline")
+    out = capsys.readouterr().out
+    assert code == 0
+    assert folder.name == "tiny"
+    assert {"config.json", "history.csv", "best.keras", "model.keras", "metrics.json",
+            "wandb"} <= {p.name for p in folder.iterdir()}
+    assert not (folder / "backup").exists(), "BackupAndRestore removes its backup after success"
+
+    config = read(folder, "config.json")
+    model = keras.saving.load_model(folder / "model.keras")
+    assert config["model"] == "symmetric_mlp_digits" and config["dataset"] == "digits"
+    assert config["overrides"] == {"width": 8}
+    assert config["model_config"]["width"] == 8 and config["preset_config"]["width"] == 64
+    assert config["parameters"] == {"total": model.count_params(),
+                                    "trainable": model.count_params()}
+    assert config["dataset_info"]["train_size"] == 1258
+    assert config["dataset_info"]["test_size"] == 359
+    assert set(config["versions"]) == {"python", "tensorflow", "keras", "numpy", "wandb"}
+    assert "commit" in config["git"]
+    assert "Resolved config:" in out and "  model_config: " in out
+
+    metrics = read(folder, "metrics.json")
+    for split in ("train", "val", "test"):
+        assert {f"{split}/loss", f"{split}/accuracy"} <= set(metrics)
+    assert metrics["epochs_completed"] == 2
+    evaluated = model.evaluate(datasets.load("digits", batch_size=32).test, return_dict=True,
+                               verbose=0)
+    assert evaluated["accuracy"] == pytest.approx(metrics["test/accuracy"], abs=1e-6)
+    residuals = symmetry_residuals(model)
+    assert residuals and all(r == 0.0 for r in residuals.values())
+    assert all(metrics[f"symmetry/{name}"] == 0.0 for name in residuals)
+    history = (folder / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "symmetry/block0_symmetric" in history[0]
+
+    # W&B got the full config, the names train/*, val/*, symmetry/*, time/*, and the id.
+    assert inits[0]["config"] == config and inits[0]["id"] == "tiny"
+    assert inits[0]["group"] == "g" and inits[0]["tags"] == ["a", "b"]
+    epochs = [entry for entry in logged if "epoch" in entry]
+    assert [entry["epoch"] for entry in epochs] == [1, 2, 2]  # two epochs, then the test split
+    assert set(epochs[-1]) == {"epoch", "test/loss", "test/accuracy"}
+    assert {"train/loss", "train/accuracy", "val/loss", "val/accuracy", "train/learning_rate",
+            "time/epoch_seconds", "symmetry/block0_symmetric"} <= set(epochs[0])
+    runs = list((folder / "wandb").glob("offline-run-*-tiny"))
+    assert len(runs) == 1 and (runs[0] / "run-tiny.wandb").stat().st_size > 0
+    recorded = (runs[0] / "run-tiny.wandb").read_bytes()
+    for name in [b"val/loss", b"train/accuracy", b"test/accuracy", b"dataset_info"]:
+        assert name in recorded, name
+    assert f"wandb sync {folder / 'wandb'}" in out
+
+
+def test_wandb_log_failure_never_stops_training(tmp_path, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ConnectionError("server said 500")
+
+    monkeypatch.setattr(train.wandb.Run, "log", broken)
+    code, folder = run(tmp_path, *TINY, wandb="offline")
+    assert code == 0 and (folder / "metrics.json").exists()
+    assert "W&B log failed (server said 500); training goes on." in capsys.readouterr().err
+
+
+def test_wandb_init_failure_downgrades_to_offline_then_disabled(tmp_path, monkeypatch, capsys):
+    modes = []
+
+    def failing_init(**kwargs):
+        modes.append(kwargs["mode"])
+        raise TimeoutError("init timed out")
+
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setattr(train.wandb, "init", failing_init)
+    code, folder = run(tmp_path, *TINY, wandb="online")
+    err = capsys.readouterr().err
+    assert code == 0 and (folder / "metrics.json").exists()
+    assert modes == ["online", "offline"]
+    assert "W&B online failed (init timed out); trying offline." in err
+    assert "W&B offline failed (init timed out); continuing without W&B." in err
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path, capsys):
+    code, folder = run(tmp_path, "--set", "width=8", "--epochs", "3", "--learning-rate", "1e10")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "TerminateOnNaN stopped the run" in err and "lower --learning-rate" in err
+    assert not (folder / "metrics.json").exists() and not (folder / "model.keras").exists()
+
+
+def test_cosine_schedule_sgd_and_early_stopping(tmp_path):
+    code, folder = run(tmp_path, "--set", "width=8", "--epochs", "3", "--lr-schedule", "cosine",
+                       "--optimizer", "sgd", "--early-stopping", "1", "--learning-rate", "1e-9")
+    assert code == 0
+    # With a learning rate that moves nothing, val_loss stops improving at once.
+    assert read(folder, "metrics.json")["epochs_completed"] < 3
+
+
+def test_regression_and_reconstruction_tasks_choose_their_loss(tmp_path):
+    code, folder = run(tmp_path, "--model", "pairwise_quadratic_form", "--epochs", "1",
+                       "--dataset-option", "num_examples=100")
+    assert code == 0 and {"test/loss", "test/mae"} <= set(read(folder, "metrics.json"))
+    config = read(folder, "config.json")
+    assert config["dataset"] == "quadratic_form" and config["dataset_options"] == {"num_examples": 100}
+    assert config["dataset_info"]["train_size"] == 70
+    reconstruction = next(m for m in zoo.list_models()
+                          if zoo.get_preset(m)["metadata"]["task"] == "reconstruction"
+                          and "digits" in zoo.get_preset(m)["metadata"]["datasets"])
+    code, folder = run(tmp_path / "r", "--model", reconstruction, "--epochs", "1")
+    assert code == 0 and read(folder, "config.json")["dataset_info"]["task"] == "reconstruction"
+
+
+# --- comparing runs -------------------------------------------------------------------------
+@pytest.mark.slow
+def test_compare_prints_differences_and_plots_validation_curves(tmp_path, capsys):
+    for seed in ("0", "1"):
+        assert run(tmp_path, "--set", "width=8", "--epochs", "2", "--seed", seed,
+                   "--run-id", f"seed{seed}")[0] == 0
+    (tmp_path / "runs" / "not-a-run").mkdir()
+    capsys.readouterr()
+    plot = tmp_path / "curves.png"
+    runs = sorted(str(p) for p in (tmp_path / "runs").iterdir())
+    assert train.main(["--compare", *runs, "--plot", str(plot)]) == 0
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[0].split() == ["run", "seed0", "seed1"]
+    assert "-- config differences" in out and any(line.split()[:3] == ["seed", "0", "1"]
+                                                   for line in lines)
+    assert not any(line.startswith("learning_rate") for line in lines), "equal values show too"
+    assert "-- final metrics" in out and any(line.startswith("test/accuracy") for line in lines)
+    assert "skipping" in err and "not-a-run" in err
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
+
+
+def test_compare_without_runs_is_refused(tmp_path, capsys):
+    assert_one_line_error(capsys, train.main(["--compare", str(tmp_path)]), "no run folder")
+
+
+# --- strategies and the sweep file ----------------------------------------------------------
+@pytest.mark.slow
+def test_mirrored_strategy_over_two_cpus_keeps_kernels_exactly_symmetric(tmp_path):
+    code, folder = run(tmp_path, *TINY, "--strategy", "mirrored")
+    assert code == 0
+    assert read(folder, "config.json")["replicas"] == 2  # conftest's two logical CPUs
+    model = keras.saving.load_model(folder / "model.keras")
+    kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
+    assert kernels and all(np.array_equal(k, k.T) for k in kernels)
+
+
+def test_sweep_covers_every_constrained_preset_and_its_twin():
+    with open(os.path.join(REPO, "sweeps", "compare_twins.yaml")) as f:
+        sweep = yaml.safe_load(f)
+    assert sweep["program"] == "train.py" and sweep["method"] == "grid"
+    models = sweep["parameters"]["model"]["values"]
+    constrained = [m for m in zoo.list_models() if zoo.get_preset(m)["metadata"]["constraint"]]
+    twins = {zoo.get_preset(m)["metadata"]["twin"] for m in constrained}
+    expected = sorted(set(constrained) | twins)
+    assert sorted(models) == expected, (
+        f"update sweeps/compare_twins.yaml: add {sorted(set(expected) - set(models))}, "
+        f"remove {sorted(set(models) - set(expected))}")
+    assert len(sweep["parameters"]["seed"]["values"]) >= 2
+    # The agent calls `train.py --model=NAME --seed=N`: every combination must resolve.
+    for model in models:
+        args = train.build_parser().parse_args([f"--model={model}", "--seed=1"])
+        config, _ = train.resolve_config(args)
+        assert config["dataset"] in zoo.get_preset(model)["metadata"]["datasets"]
