@@ -243,7 +243,10 @@ def test_xla_compiled_training_keeps_the_kernel_symmetric():
 
 @pytest.mark.slow
 def test_mirrored_strategy_trains_and_keeps_replicas_equal_and_symmetric():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # Reduction through one device, not collectives: a later MirroredStrategy in this process
+    # (train.py's test) would otherwise reuse collective instance keys and fail on shapes.
+    strategy = tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         model = keras.Sequential([keras.Input((6,)), SymmetricDense(activation="tanh"), keras.layers.Dense(1)])
