@@ -104,6 +104,30 @@ def split_indices(n, validation_fraction, test_fraction, seed, *, name, stratify
     return {"train": np.sort(train), "validation": np.sort(val), "test": np.sort(test)}
 
 
+def subsample_train(indices, train_size, seed, *, name, stratify=None):
+    """`indices` with the training split cut to `train_size` rows drawn by `seed`; None keeps all.
+
+    Validation and test stay as they are, so runs at different training sizes are scored on the
+    same examples. With `stratify` (labels of all rows) the drawn rows keep the class proportions.
+    """
+    if train_size is None:
+        return indices
+    train = indices["train"]
+    classes = 1 if stratify is None else len(np.unique(stratify[train]))
+    if not _is_integer(train_size) or not classes <= train_size <= len(train):
+        raise ValueError(
+            f"Invalid value for option `train_size` of {name!r}: expected an integer from "
+            f"{classes} to {len(train)} (the size of its training split). "
+            f"Received: train_size={train_size!r}"
+        )
+    if train_size < len(train):
+        train, _ = train_test_split(
+            train, train_size=int(train_size), random_state=seed,
+            stratify=None if stratify is None else stratify[train],
+        )
+    return {**indices, "train": np.sort(train)}
+
+
 def to_pipelines(splits, *, batch_size, seed):
     """`(train, validation, test)` batched, prefetched datasets; train reshuffled each epoch."""
     return tuple(

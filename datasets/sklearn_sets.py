@@ -44,8 +44,11 @@ SETS = {
 }
 
 
-def make_arrays(name, *, seed, validation_fraction, test_fraction):
-    """The scaled numpy splits of one set and the `DatasetInfo` fields that describe them."""
+def make_arrays(name, *, seed, validation_fraction, test_fraction, train_size=None):
+    """The scaled numpy splits of one set and the `DatasetInfo` fields that describe them.
+
+    `train_size` keeps that many training examples (stratified), before anything is fitted.
+    """
     loader, task, description = SETS[name]
     bunch = loader()
     y = bunch.target
@@ -56,6 +59,9 @@ def make_arrays(name, *, seed, validation_fraction, test_fraction):
     indices = pipeline.split_indices(
         len(x), validation_fraction, test_fraction, seed,
         name=name, stratify=y if task == "classification" else None,
+    )
+    indices = pipeline.subsample_train(
+        indices, train_size, seed, name=name, stratify=y if task == "classification" else None
     )
     xs = {split: x[idx] for split, idx in indices.items()}
     ys = {split: y[idx] for split, idx in indices.items()}
@@ -104,10 +110,11 @@ def make_arrays(name, *, seed, validation_fraction, test_fraction):
 def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstruction,
          data_dir, download, **options):
     reject_tfds_arguments(name, data_dir, download)
-    reject_options(name, options, allowed=())
+    reject_options(name, options, allowed=("train_size",))
     arrays, fields = make_arrays(
         name,
         seed=seed,
+        train_size=options.get("train_size"),
         validation_fraction=validation_fraction or pipeline.DEFAULT_VALIDATION_FRACTION,
         test_fraction=test_fraction or pipeline.DEFAULT_TEST_FRACTION,
     )

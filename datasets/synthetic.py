@@ -184,6 +184,7 @@ def make(name, seed, **options):
 def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstruction,
          data_dir, download, **options):
     reject_tfds_arguments(name, data_dir, download)
+    train_size = options.pop("train_size", None)  # a split option, not a task parameter
     task = make(name, seed, **options)
     indices = pipeline.split_indices(
         len(task.x),
@@ -192,6 +193,7 @@ def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstr
         seed,
         name=name,
     )
+    indices = pipeline.subsample_train(indices, train_size, seed, name=name)
     arrays = pipeline.ArraySplits(
         {split: task.x[idx].astype(np.float32) for split, idx in indices.items()},
         {split: task.y[idx].astype(np.float32) for split, idx in indices.items()},

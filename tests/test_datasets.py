@@ -207,3 +207,30 @@ def test_splits_distribute_over_two_replicas():
     x_parts = strategy.experimental_local_results(batch[0])
     assert len(x_parts) == 2 and sum(int(x.shape[0]) for x in x_parts) == 16
     assert tuple(x_parts[0].shape[1:]) == info.input_shape
+
+
+# Sets without fitted scaling, so the kept validation and test rows compare bitwise.
+@pytest.mark.parametrize("name", ["digits", "quadratic_form"])
+def test_train_size_cuts_the_training_split_only(name):
+    options = small(name)
+    full = datasets.load(name, seed=3, **options)
+    cut = datasets.load(name, seed=3, train_size=40, **options)
+    assert cut.info.train_size == 40 and collect(cut.train)[0].shape[0] == 40
+    for split in ("validation", "test"):  # the same examples score every training size
+        np.testing.assert_array_equal(collect(getattr(cut, split))[1],
+                                      collect(getattr(full, split))[1])
+    assert cut.info.test_size == full.info.test_size
+    train_rows = {r.tobytes() for r in collect(full.train)[0]}
+    assert all(r.tobytes() in train_rows for r in collect(cut.train)[0])
+    again = datasets.load(name, seed=3, train_size=40, **options)
+    np.testing.assert_array_equal(np.sort(collect(again.train)[1], axis=0),
+                                  np.sort(collect(cut.train)[1], axis=0))
+
+
+def test_train_size_is_stratified_and_checked():
+    labels = collect(datasets.load("digits", seed=0, train_size=100).train)[1]
+    assert np.bincount(labels, minlength=10).min() >= 9  # ten of each class, give or take one
+    with pytest.raises(ValueError, match="expected an integer from 10 to"):
+        datasets.load("digits", train_size=5)
+    with pytest.raises(ValueError, match="Received: train_size=100000"):
+        datasets.load("set_sum", num_examples=100, train_size=100000)
