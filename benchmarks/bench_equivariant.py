@@ -22,13 +22,13 @@ generic null space of the stacked constraints (only up to n^2 = 4096 unknowns).
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from timing import compiled_train_step, machine_line, per_call  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -76,35 +76,14 @@ def make_variant(variant, group):
 
 def make_timers(layer, n, batch):
     model = keras.Sequential([keras.Input((n,)), layer])
-    optimizer = keras.optimizers.Adam(1e-4)
-    optimizer.build(model.trainable_variables)
-
-    @tf.function
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
+    step, params, _ = compiled_train_step(model, batch)
 
     @tf.function
     def assemble():  # for Dense, reading the kernel variable: the tf.function call overhead
         return tf.reduce_sum(layer.kernel)
 
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(batch, n)).astype("float32"))
-    y = tf.constant(rng.normal(size=(batch, n)).astype("float32"))
-    step(x, y).numpy()
     assemble().numpy()
-    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-    return (lambda: assemble().numpy()), (lambda: step(x, y).numpy()), params
-
-
-def per_call(fn, calls):
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
+    return (lambda: assemble().numpy()), step, params
 
 
 def one_off(fn):
@@ -123,9 +102,7 @@ def main():
     args = parser.parse_args()
 
     print(f"# EquivariantDense: kernel assembly and training step, batch {args.batch}, float32, "
-          f"no XLA, {args.rounds} rounds (medians)\n\nTensorFlow {tf.__version__}, Keras "
-          f"{keras.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores\n")
+          f"no XLA, {args.rounds} rounds (medians)\n\n{machine_line()}\n")
     print("| group | n | variant | basis dim | kernel assembly ms | train step ms | step / Dense |")
     print("|---|---|---|---|---|---|---|")
     basis_rows = []

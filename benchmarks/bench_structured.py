@@ -11,17 +11,13 @@ autoencoders), with trainable parameter counts.
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from layers import SymmetricDense  # noqa: E402
 from layers.bounded_spectrum_dense import BoundedSpectrumDense  # noqa: E402
@@ -75,33 +71,6 @@ VARIANTS = {
 }
 
 
-def make_step(n, variant, batch, jit):
-    model = VARIANTS[variant][0](n)
-    optimizer = keras.optimizers.Adam(1e-4)
-    optimizer.build(model.trainable_variables)
-
-    @tf.function(jit_compile=jit)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
-
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(batch, n)).astype("float32"))
-    step(x, x).numpy()  # trace and compile
-    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-    return (lambda: step(x, x).numpy()), params
-
-
-def time_steps(step, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1024])
@@ -117,9 +86,7 @@ def main():
     args = parser.parse_args()
 
     print(f"# Structured kernels and tied decoders: training step, batch {args.batch}, float32, "
-          f"{args.rounds} rounds (medians)\n\nTensorFlow {tf.__version__}, Keras "
-          f"{keras.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores\n")
+          f"{args.rounds} rounds (medians)\n\n{machine_line()}\n")
     print("| n | XLA | variant | step ms (median) | ratio | trainable params |")
     print("|---|---|---|---|---|---|")
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
@@ -127,23 +94,14 @@ def main():
         for jit in modes:
             variants = [v for v in args.variants if not (
                 jit and v == "BoundedSpectrumDense" and n > args.max_xla_eigh)]
-            steps = {v: make_step(n, v, args.batch, jit) for v in variants}
-            probe = {v: time_steps(s[0], 3) for v, s in steps.items()}
-            reps = {v: max(3, int(args.seconds_per_round / max(t, 1e-4))) for v, t in probe.items()}
-            samples = {v: [] for v in steps}
-            ratios = {v: [] for v in steps}
-            for _ in range(args.rounds):
-                times = {v: time_steps(steps[v][0], reps[v]) for v in steps}
-                for v, t in times.items():
-                    samples[v].append(t)
-                    reference = VARIANTS[v][1]
-                    if reference in times:
-                        ratios[v].append(t / times[reference])
+            steps = {v: compiled_train_step(VARIANTS[v][0](n), args.batch, jit) for v in variants}
+            medians, ratios = interleaved_medians(
+                {v: s[0] for v, s in steps.items()}, {v: VARIANTS[v][1] for v in steps},
+                args.rounds, args.seconds_per_round)
             for v in steps:
-                ratio = f"{statistics.median(ratios[v]):.2f}" if ratios[v] else "1"
-                print(f"| {n} | {'on' if jit else 'off'} | {v} | "
-                      f"{1e3 * statistics.median(samples[v]):.2f} | {ratio} | {steps[v][1]:,} |",
-                      flush=True)
+                ratio = f"{ratios[v]:.2f}" if ratios[v] is not None else "1"
+                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "
+                      f"| {steps[v][1]:,} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,17 +11,14 @@ cancels as far as it can. Also reported: trainable parameters and optimizer-slot
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from keras import ops  # noqa: E402
 
 from layers import SymmetricConstraint, SymmetricDense  # noqa: E402
@@ -57,37 +54,6 @@ VARIANTS = {
 }
 
 
-def make_step(n, variant, batch, jit):
-    layer = VARIANTS[variant](n)
-    model = keras.Sequential([keras.Input((n,)), layer])
-    optimizer = keras.optimizers.Adam(1e-4)
-    optimizer.build(model.trainable_variables)
-
-    @tf.function(jit_compile=jit)
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        return loss
-
-    rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(batch, n)).astype("float32"))
-    y = tf.constant(rng.normal(size=(batch, n)).astype("float32"))
-    step(x, y).numpy()  # trace and compile
-    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-    slot_bytes = sum(int(np.prod(v.shape)) * v.dtype.size if hasattr(v.dtype, "size") else
-                     int(np.prod(v.shape)) * 4 for v in optimizer.variables if len(v.shape))
-    return (lambda: step(x, y).numpy()), params, slot_bytes
-
-
-def time_steps(step, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return (time.perf_counter() - start) / steps
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
@@ -100,28 +66,21 @@ def main():
     args = parser.parse_args()
 
     print(f"# SymmetricDense training step, batch {args.batch}, float32, {args.rounds} rounds "
-          f"(medians)\n\nTensorFlow {tf.__version__}, Keras {keras.__version__}, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores\n")
+          f"(medians)\n\n{machine_line()}\n")
     print("| n | XLA | variant | step ms (median) | ratio to Dense | trainable params | Adam slots MiB |")
     print("|---|---|---|---|---|---|---|")
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
     for n in args.sizes:
         for jit in modes:
-            steps = {v: make_step(n, v, args.batch, jit) for v in args.variants}
-            probe = {v: time_steps(s[0], 3) for v, s in steps.items()}
-            reps = {v: max(3, int(args.seconds_per_round / max(t, 1e-4))) for v, t in probe.items()}
-            samples = {v: [] for v in steps}
-            ratios = {v: [] for v in steps}
-            for _ in range(args.rounds):
-                times = {v: time_steps(steps[v][0], reps[v]) for v in steps}
-                for v, t in times.items():
-                    samples[v].append(t)
-                    if "Dense" in times:
-                        ratios[v].append(t / times["Dense"])
-            for v in steps:
-                ratio = f"{statistics.median(ratios[v]):.3f}" if ratios[v] else "-"
-                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * statistics.median(samples[v]):.2f} "
-                      f"| {ratio} | {steps[v][1]:,} | {steps[v][2] / 2**20:.2f} |", flush=True)
+            steps = {v: compiled_train_step(keras.Sequential([keras.Input((n,)), VARIANTS[v](n)]),
+                                            args.batch, jit) for v in args.variants}
+            medians, ratios = interleaved_medians(
+                {v: s[0] for v, s in steps.items()}, {v: "Dense" for v in steps},
+                args.rounds, args.seconds_per_round)
+            for v, (_, params, slot_bytes) in steps.items():
+                ratio = f"{ratios[v]:.3f}" if ratios[v] is not None else "-"
+                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "
+                      f"| {params:,} | {slot_bytes / 2**20:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

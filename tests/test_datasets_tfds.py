@@ -14,7 +14,6 @@ import pytest
 import tensorflow_datasets as tfds
 
 import datasets
-from datasets import tfds_sets
 
 
 def images(seed, n):

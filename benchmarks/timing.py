@@ -1,0 +1,70 @@
+"""What the training-step benchmarks share: a compiled Adam step, and interleaved median timing.
+
+Machines here are noisy, so variants are timed in rounds, each round timing every variant once,
+and a variant's ratio to its reference is the median of per-round ratios.
+"""
+
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def machine_line():
+    return (f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+
+
+def compiled_train_step(model, batch, jit=False, seed=0):
+    """`(step, trainable_params, adam_slot_bytes)` for one forward/backward/Adam step on a fixed
+    random batch regressed onto itself (or onto random targets of the output's shape)."""
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(model.trainable_variables)
+
+    @tf.function(jit_compile=jit)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(x, training=True) - y))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        return loss
+
+    rng = np.random.default_rng(seed)
+    x = tf.constant(rng.normal(size=(batch,) + tuple(model.input_shape[1:])).astype("float32"))
+    y = tf.constant(rng.normal(size=(batch,) + tuple(model.output_shape[1:])).astype("float32"))
+    step(x, y).numpy()  # trace and compile
+    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    slot_bytes = sum(int(np.prod(v.shape)) * 4 for v in optimizer.variables if len(v.shape))
+    return (lambda: step(x, y).numpy()), params, slot_bytes
+
+
+def per_call(fn, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def interleaved_medians(callables, references, rounds, seconds_per_round):
+    """Median seconds per call of each callable, and the median of its per-round ratio to
+    `references[name]` (a name in `callables`, or None for no ratio)."""
+    calls = {k: max(3, int(seconds_per_round / max(per_call(f, 3), 1e-5)))
+             for k, f in callables.items()}
+    samples = {k: [] for k in callables}
+    ratios = {k: [] for k in callables}
+    for _ in range(rounds):
+        times = {k: per_call(f, calls[k]) for k, f in callables.items()}
+        for k, t in times.items():
+            samples[k].append(t)
+            if references.get(k) in times:
+                ratios[k].append(t / times[references[k]])
+    return ({k: statistics.median(v) for k, v in samples.items()},
+            {k: statistics.median(v) if v else None for k, v in ratios.items()})
