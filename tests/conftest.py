@@ -44,8 +44,3 @@ def _fresh_keras_state():
     keras.utils.set_random_seed(0)
     yield
     keras.mixed_precision.set_global_policy("float32")
-
-
-@pytest.fixture
-def scratch_dir(tmp_path):
-    return tmp_path
