@@ -9,13 +9,17 @@ autoencoders), with trainable parameter counts.
     python benchmarks/bench_structured.py --sizes 128 --rounds 3   # smoke run
 """
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
+from timing import (  # noqa: E402
+    compiled_train_step,
+    interleaved_medians,
+    machine_line,
+    step_benchmark_parser,
+)
 
 import keras  # noqa: E402
 
@@ -72,14 +76,7 @@ VARIANTS = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 1024])
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--seconds-per-round", type=float, default=0.4,
-                        help="approximate time spent on each variant in each round")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    parser = step_benchmark_parser(__doc__.splitlines()[0], [128, 512, 1024], VARIANTS)
     parser.add_argument("--max-xla-eigh", type=int, default=128,
                         help="largest n at which BoundedSpectrumDense is timed under XLA, whose "
                              "CPU eigh takes seconds a step beyond it")

@@ -9,13 +9,17 @@ cancels as far as it can. Also reported: trainable parameters and optimizer-slot
     python benchmarks/bench_symmetric_dense.py --sizes 256 --rounds 3   # smoke run
 """
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
+from timing import (  # noqa: E402
+    compiled_train_step,
+    interleaved_medians,
+    machine_line,
+    step_benchmark_parser,
+)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,14 +59,7 @@ VARIANTS = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--seconds-per-round", type=float, default=0.4,
-                        help="approximate time spent on each variant in each round")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    parser = step_benchmark_parser(__doc__.splitlines()[0], [256, 1024, 2048], VARIANTS)
     args = parser.parse_args()
 
     print(f"# SymmetricDense training step, batch {args.batch}, float32, {args.rounds} rounds "

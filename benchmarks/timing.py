@@ -68,3 +68,18 @@ def interleaved_medians(callables, references, rounds, seconds_per_round):
                 ratios[k].append(t / times[references[k]])
     return ({k: statistics.median(v) for k, v in samples.items()},
             {k: statistics.median(v) if v else None for k, v in ratios.items()})
+
+
+def step_benchmark_parser(description, sizes, variants):
+    """The command line the training-step scripts share: widths, batch, rounds, variants, XLA."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", type=int, nargs="+", default=sizes)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds-per-round", type=float, default=0.4,
+                        help="approximate time spent on each variant in each round")
+    parser.add_argument("--variants", nargs="+", default=list(variants), choices=list(variants))
+    parser.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    return parser
