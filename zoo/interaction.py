@@ -86,4 +86,17 @@ PRESETS = {
         "hopfield_patterns_32", _HOPFIELD),
 }
 
+# Shipped weights: the final weights of the train.py command below (20 epochs, batch 32, Adam
+# 3e-3, wine split by seed 0); tests/test_pretrained.py reproduces the test metrics.
+PRESETS["pairwise_wine"]["metadata"]["weights"] = {
+    "file": "weights/pairwise_wine.weights.h5",
+    "sha256": "c125651f35a1ae80f2d9677091da3950842e02b1bf552ac529888a26fa46c3fd",
+    "command": "python train.py --model pairwise_wine --seed 0 --wandb disabled",
+    "dataset": "wine",
+    "seed": 0,
+    "test_metrics": {"test/accuracy": 1.0, "test/loss": 0.086961},
+    # train.py's digest of the weight values (printed as "Final weights sha256"): a retrain matches.
+    "weights_digest": "6f1d47a358d3e8ad81a091f61a63734a56ef190bafbe94148ea26b5f20f44c63",
+}
+
 register_presets(PRESETS)

@@ -1,0 +1,52 @@
+"""Shipped weights: every file a preset names loads, matches its hash and reproduces its metrics."""
+
+import ast
+import fnmatch
+import os
+import re
+
+import numpy as np
+import pytest
+
+import datasets
+import train
+import zoo
+from zoo import registry
+
+SHIPPED = [name for name in zoo.list_models() if zoo.get_preset(name)["metadata"].get("weights")]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_the_embedded_presets_ship_weights():
+    assert {"symmetric_mlp_digits", "tied_autoencoder_digits", "pairwise_wine"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_reproduce_the_recorded_test_metrics(name):
+    preset = zoo.get_preset(name)
+    info = preset["metadata"]["weights"]
+    assert os.path.getsize(os.path.join(registry.ZOO_DIR, info["file"])) < 200_000  # small
+    model = zoo.create_model(name, weights="pretrained")  # checks the SHA-256 first
+    # The values are exactly those train.py ended with (its printed "Final weights sha256").
+    assert train.weights_digest(model) == info["weights_digest"]
+
+    task = preset["metadata"]["task"]
+    _, _, test, _ = datasets.load(info["dataset"], batch_size=32, seed=info["seed"],
+                                  reconstruction=task == "reconstruction")
+    make_loss, metrics = train.TASK_LOSS_AND_METRICS[task]
+    model.compile(loss=make_loss(), metrics=metrics)
+    measured = model.evaluate(test, verbose=0, return_dict=True)
+    assert info["test_metrics"], "a shipped file records the test metrics it reaches"
+    for key, recorded in info["test_metrics"].items():
+        np.testing.assert_allclose(measured[key.removeprefix("test/")], recorded, atol=1e-4,
+                                   err_msg=f"{name}: {key}")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_weights_install_with_the_package(name):
+    with open(os.path.join(ROOT, "pyproject.toml")) as f:  # tomllib needs Python 3.11
+        section = f.read().split("[tool.setuptools.package-data]")[1].split("\n[")[0]
+    patterns = ast.literal_eval(re.search(r"^zoo\s*=\s*(\[.*?\])", section, re.M).group(1))
+    file = zoo.get_preset(name)["metadata"]["weights"]["file"]
+    assert any(fnmatch.fnmatch(file, pattern) for pattern in patterns)
+    assert f"--model {name} " in zoo.get_preset(name)["metadata"]["weights"]["command"]
