@@ -1,0 +1,34 @@
+"""benchmarks/bench_sample_efficiency.py: the --quick smoke run writes runs, a table and a plot."""
+
+import json
+import math
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "benchmarks"))
+import bench_sample_efficiency as bench  # noqa: E402
+
+
+def test_epochs_follow_the_step_budget():
+    assert bench.epochs_for(50, steps=300, min_epochs=15, max_epochs=60) == 60  # 2 batches
+    assert bench.epochs_for(320, steps=300, min_epochs=15, max_epochs=60) == 30  # 10 batches
+    assert bench.epochs_for(5000, steps=300, min_epochs=15, max_epochs=60) == 15
+
+
+@pytest.mark.slow
+def test_quick_run_writes_runs_table_and_plot(tmp_path):
+    assert bench.main(["--quick", "--output", str(tmp_path)]) == 0
+    with open(tmp_path / bench.RUNS_FILE) as f:
+        runs = [json.loads(line) for line in f]
+    models = bench.TASKS["quadratic_form"][3]
+    assert [r["model"] for r in runs] == models
+    assert all(r["train_size"] == 50 and math.isfinite(r["test/loss"]) for r in runs)
+    table = (tmp_path / "sample_efficiency.md").read_text()
+    assert all(f"| `{m}` |" in table for m in models) and "n=50" in table
+    assert (tmp_path / "sample_efficiency_quadratic_form.png").stat().st_size > 1000
+    # A rerun finds every run done and only rewrites the report.
+    assert bench.main(["--quick", "--output", str(tmp_path)]) == 0
+    assert len((tmp_path / bench.RUNS_FILE).read_text().splitlines()) == len(models)
