@@ -204,11 +204,13 @@ def plot(task, table, n_train, path):
         ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=model,
                     linestyle="--" if twin else "-")
     ax.set_xscale("log")
+    ax.set_xticks(sorted(n_train.values()), [str(n) for n in sorted(n_train.values())])
+    ax.minorticks_off()
     if TASKS[task][2] == "test/loss":
         ax.set_yscale("log")
     ax.set_xlabel("training examples")
     ax.set_ylabel(METRIC_NAMES[TASKS[task][2]])
-    ax.set_title(f"{task}: constrained (solid) vs unconstrained (dashed)")
+    ax.set_title(f"{task} (dashed: unconstrained twin)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
