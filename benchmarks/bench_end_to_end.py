@@ -97,7 +97,8 @@ def pairs(models):
     import zoo
 
     ordered = []
-    for name in models:
+    constrained = [n for n in models if zoo.get_preset(n)["metadata"]["constraint"]]
+    for name in constrained + list(models):  # twins without a listed constrained preset last
         metadata = zoo.get_preset(name)["metadata"]
         group = [name] if metadata["constraint"] is None else [name, metadata["twin"]]
         ordered += [n for n in group if n not in ordered]
