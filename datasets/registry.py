@@ -82,7 +82,9 @@ def load(
             $EQZOO_TFDS_DATA_DIR, else $TFDS_DATA_DIR, else ~/tensorflow_datasets).
         download: tensorflow-datasets only: download and prepare the data if it is missing.
             Off by default, so that nothing ever waits on the network unasked.
-        **options: source-specific options, e.g. `num_examples` or `set_size` for synthetic tasks.
+        **options: source-specific options, e.g. `num_examples` or `set_size` for synthetic tasks;
+            `train_size` (scikit-learn and synthetic sets) keeps that many training examples,
+            drawn by the seed and stratified by class, with validation and test unchanged.
 
     Returns:
         `Splits(train, validation, test, info)`, a named tuple; `info` is a `DatasetInfo`.
