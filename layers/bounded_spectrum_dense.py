@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from layers import packing
+from layers._numerics import at_least_float32
 from layers.structured_dense import StructuredDense
 
 
@@ -82,7 +83,7 @@ class BoundedSpectrumDense(StructuredDense):
     def _assemble(self, stored):
         n = self.input_dim
         low, high = self.spectrum
-        generator = packing.unpack_symmetric(_at_least_float32(stored), n)
+        generator = packing.unpack_symmetric(at_least_float32(stored), n)
         kernel = ops.multiply(_symmetric_tanh(generator), (high - low) / 2)
         # Adding c I leaves the off-diagonal entries exactly as they are (x + 0 == x).
         kernel = ops.add(kernel, ops.multiply(ops.eye(n, dtype=kernel.dtype), (low + high) / 2))
@@ -131,12 +132,6 @@ class BoundedSpectrumDense(StructuredDense):
 
     def get_config(self):
         return {**super().get_config(), "spectrum": list(self.spectrum)}
-
-
-def _at_least_float32(x):
-    if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
-        return ops.cast(x, "float32")
-    return x
 
 
 def _check_spectrum(spectrum):

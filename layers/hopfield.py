@@ -62,7 +62,7 @@ class HopfieldBlock(keras.layers.Layer):
             full = self.coupling_initializer((n, n), dtype=dtype)
             if not self.symmetric:
                 return full
-            return packing.pack_symmetric(packing.mirror_lower(full[1:, :-1], n - 1), n - 1)
+            return packing.pack_strictly_lower(full, n)
 
         shape = packing.packed_shape(n - 1) if self.symmetric else (n, n)
         self.coupling_parameters = self.add_weight(name="coupling", shape=shape, initializer=init)
@@ -74,11 +74,8 @@ class HopfieldBlock(keras.layers.Layer):
         """The coupling matrix J (symmetric with zero diagonal unless `symmetric=False`)."""
         if not self.symmetric:
             return ops.convert_to_tensor(self.coupling_parameters)
-        m = self.n - 1
-        lower = ops.where(packing.lower_mask(m),
-                          packing.unpack_symmetric(self.coupling_parameters, m), 0.0)
-        # Strictly lower part of J: rows 1..n-1, columns 0..n-2. x + 0 == x, so J is bitwise symmetric.
-        strict = ops.pad(lower, [[1, 0], [0, 1]])
+        # x + 0 == x, so J is bitwise symmetric with an exactly zero diagonal.
+        strict = packing.unpack_strictly_lower(self.coupling_parameters, self.n)
         return ops.add(strict, ops.transpose(strict))
 
     def symmetric_matrices(self):

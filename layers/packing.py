@@ -95,6 +95,21 @@ def pack_symmetric(matrix, n):
     return ops.take(flat, ops.convert_to_tensor(rows * n + cols))
 
 
+def unpack_strictly_lower(stored, n):
+    """The n x n matrix holding a packed strictly lower triangle, zeros on and above the diagonal.
+
+    W's strictly lower triangle is the lower triangle, diagonal included, of its (n-1) x (n-1)
+    block `W[1:, :n-1]`, so it packs into `packed_shape(n - 1)`: n(n-1)/2 values.
+    """
+    block = ops.where(lower_mask(n - 1), unpack_symmetric(stored, n - 1), 0.0)
+    return ops.pad(block, [[1, 0], [0, 1]])
+
+
+def pack_strictly_lower(matrix, n):
+    """The packed array of `matrix`'s strictly lower triangle (see `unpack_strictly_lower`)."""
+    return pack_symmetric(matrix[1:, : n - 1], n - 1)
+
+
 def pack_gradient(g, n):
     """The gradient w.r.t. the packed array, given `g`, the gradient w.r.t. the assembled W.
 

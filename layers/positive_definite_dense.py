@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from layers import packing
+from layers._numerics import at_least_float32
 from layers.structured_dense import StructuredDense
 
 
@@ -87,7 +88,7 @@ class PositiveDefiniteDense(StructuredDense):
 
     def _assemble(self, stored):
         dtype = stored.dtype
-        factor = self._factor(_at_least_float32(stored))
+        factor = self._factor(at_least_float32(stored))
         gram = ops.matmul(factor, ops.transpose(factor))
         if self.epsilon:
             gram = ops.add(gram, ops.multiply(ops.eye(self.input_dim, dtype=gram.dtype),
@@ -143,12 +144,6 @@ class PositiveDefiniteDense(StructuredDense):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
-
-
-def _at_least_float32(x):
-    if keras.backend.standardize_dtype(x.dtype) in ("float16", "bfloat16"):
-        return ops.cast(x, "float32")
-    return x
 
 
 def _triangular_factor(matrix):

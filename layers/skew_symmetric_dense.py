@@ -65,16 +65,7 @@ class SkewSymmetricDense(StructuredDense):
         return packing.packed_shape(input_dim - 1)
 
     def _assemble(self, stored):
-        n = self.input_dim
-        block = ops.where(
-            packing.lower_mask(n - 1), packing.unpack_symmetric(stored, n - 1), 0.0
-        )
-        # P = [[0, 0], [block, 0]]: the block's lower triangle is W's strictly lower triangle.
-        zero_row = ops.zeros((1, n - 1), dtype=block.dtype)
-        zero_col = ops.zeros((n, 1), dtype=block.dtype)
-        strictly_lower = ops.concatenate(
-            [ops.concatenate([zero_row, block], axis=0), zero_col], axis=1
-        )
+        strictly_lower = packing.unpack_strictly_lower(stored, self.input_dim)
         # a - 0 and 0 - a are exact, so W[j, i] == -W[i, j] bitwise and the diagonal is 0 - 0.
         return ops.subtract(strictly_lower, ops.transpose(strictly_lower))
 
@@ -107,8 +98,7 @@ class SkewSymmetricDense(StructuredDense):
         return ops.reshape(outputs, (*batch_shape, n))
 
     def _stored_from_kernel(self, matrix):
-        n = self.input_dim
-        return packing.pack_symmetric(matrix[1:, : n - 1], n - 1)
+        return packing.pack_strictly_lower(matrix, self.input_dim)
 
     def _check_kernel(self, matrix, atol):
         asymmetry = float(np.max(np.abs(matrix + matrix.T), initial=0.0))
