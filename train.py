@@ -59,9 +59,9 @@ import numpy as np
 import wandb
 from wandb.integration.keras import WandbMetricsLogger
 
-import datasets
-import zoo
-from layers.inspection import symmetry_residuals
+from eqzoo import datasets
+from eqzoo import zoo
+from eqzoo.layers.inspection import symmetry_residuals
 
 # ----------------------------------------------------------------------------------------------
 # Defaults: every training setting in one place; the preset supplies the model's own config.
@@ -500,11 +500,6 @@ def train(argv):
     args = build_parser().parse_args(argv)
     # tensorflow-datasets warns through absl about what the refusals below say in one line.
     logging.getLogger("absl").setLevel(logging.ERROR)
-    if not getattr(datasets, "EQZOO_DATASETS", False):
-        raise UsageError(
-            f"`import datasets` found {getattr(datasets, '__file__', datasets)}, which is not "
-            "eqzoo's: Hugging Face's `datasets` shadows it. Run from the eqzoo repository root, "
-            "`pip uninstall datasets`, or install eqzoo in its own virtual environment.")
     if "list_models" in args:
         for name in zoo.list_models(args.list_models):
             metadata = zoo.get_preset(name)["metadata"]

@@ -23,7 +23,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 NUM_EXAMPLES = 8192
 BATCH_SIZES = (32, 256)  # train.py's default, and a batch where the step itself dominates
@@ -39,9 +38,9 @@ def measure(name, num_examples, timed_epochs):
     import keras
     import numpy as np
 
-    import train
-    import zoo
-    from datasets import pipeline
+    from eqzoo import train
+    from eqzoo import zoo
+    from eqzoo.datasets import pipeline
 
     baseline = rss_mib()
     task = zoo.get_preset(name)["metadata"]["task"]
@@ -95,7 +94,7 @@ def run_child(name, num_examples, timed_epochs):
 
 def pairs(models):
     """Each constrained preset followed by its twin; every name once."""
-    import zoo
+    from eqzoo import zoo
 
     ordered = []
     constrained = [n for n in models if zoo.get_preset(n)["metadata"]["constraint"]]
@@ -112,7 +111,7 @@ def table(results):
              + " | ".join(f"examples/s (batch {b})" for b in BATCH_SIZES)
              + " | speed vs twin (batch 256) | peak RSS (MiB) | after imports |",
              "|---|---|---|---|" + "---|" * len(BATCH_SIZES) + "---|---|---|"]
-    import zoo
+    from eqzoo import zoo
 
     for r in results:
         metadata = zoo.get_preset(r["model"])["metadata"]
@@ -140,7 +139,7 @@ def main(argv=None):
         print(json.dumps(measure(args.child, args.num_examples, args.timed_epochs)))
         return 0
 
-    import zoo
+    from eqzoo import zoo
 
     results = []
     for name in pairs(zoo.list_models(args.models)):

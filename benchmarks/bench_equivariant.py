@@ -34,10 +34,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from layers.equivariant_basis import MAX_DENSE_SIZE, DenseBasis, commutant_basis  # noqa: E402
-from layers.equivariant_dense import EquivariantDense  # noqa: E402
-from layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup  # noqa: E402
-from layers.representations import DefiningRep  # noqa: E402
+from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, DenseBasis, commutant_basis  # noqa: E402
+from eqzoo.layers.equivariant_dense import EquivariantDense  # noqa: E402
+from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup  # noqa: E402
+from eqzoo.layers.representations import DefiningRep  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # one tf.function per variant and size is intended: no retracing notes
 

@@ -18,19 +18,17 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
-import datasets  # noqa: E402
+from eqzoo import datasets  # noqa: E402
 
 
 class BenchImages(tfds.core.GeneratorBasedBuilder, skip_registration=True):

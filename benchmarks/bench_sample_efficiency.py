@@ -28,14 +28,13 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-import datasets  # noqa: E402
-import train  # noqa: E402
-import zoo  # noqa: E402
+from eqzoo import datasets  # noqa: E402
+from eqzoo import train  # noqa: E402
+from eqzoo import zoo  # noqa: E402
 
 # task: dataset, its options, the metric compared, presets (constrained first, twins last).
 TASKS = {

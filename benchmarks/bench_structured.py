@@ -23,11 +23,11 @@ from timing import (  # noqa: E402
 
 import keras  # noqa: E402
 
-from layers import SymmetricDense  # noqa: E402
-from layers.bounded_spectrum_dense import BoundedSpectrumDense  # noqa: E402
-from layers.dense_transpose import DenseTranspose  # noqa: E402
-from layers.positive_definite_dense import PositiveDefiniteDense  # noqa: E402
-from layers.skew_symmetric_dense import SkewSymmetricDense  # noqa: E402
+from eqzoo.layers import SymmetricDense  # noqa: E402
+from eqzoo.layers.bounded_spectrum_dense import BoundedSpectrumDense  # noqa: E402
+from eqzoo.layers.dense_transpose import DenseTranspose  # noqa: E402
+from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense  # noqa: E402
+from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense  # noqa: E402
 
 
 class AutodiffSkewSymmetricDense(SkewSymmetricDense):

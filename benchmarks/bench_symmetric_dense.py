@@ -25,7 +25,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from layers import SymmetricConstraint, SymmetricDense  # noqa: E402
+from eqzoo.layers import SymmetricConstraint, SymmetricDense  # noqa: E402
 
 
 class GatherSymmetricDense(SymmetricDense):

@@ -4,12 +4,8 @@
 `datasets.registry.load` for every argument and `list_datasets()` for the names.
 """
 
-# Hugging Face's `datasets` is also a top-level package named `datasets`; whoever imports this one
-# can check the marker to be sure which of the two they got.
-EQZOO_DATASETS = True
-
-from datasets.info import DatasetInfo, Splits, Symmetry  # noqa: E402
-from datasets.registry import (  # noqa: E402
+from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
+from eqzoo.datasets.registry import (
     UnknownDatasetError,
     describe,
     get_info,
@@ -19,11 +15,10 @@ from datasets.registry import (  # noqa: E402
 )
 
 # Importing the adapters registers their names.
-from datasets import sklearn_sets, synthetic, tfds_sets  # noqa: E402, F401
-from datasets.tfds_sets import DatasetNotPreparedError  # noqa: E402
+from eqzoo.datasets import sklearn_sets, synthetic, tfds_sets  # noqa: F401
+from eqzoo.datasets.tfds_sets import DatasetNotPreparedError
 
 __all__ = [
-    "EQZOO_DATASETS",
     "DatasetInfo",
     "DatasetNotPreparedError",
     "Splits",

@@ -10,7 +10,7 @@ import fnmatch
 import warnings
 from typing import Callable, NamedTuple
 
-from datasets import pipeline
+from eqzoo.datasets import pipeline
 
 
 class UnknownDatasetError(ValueError):

@@ -9,9 +9,9 @@ import numpy as np
 from sklearn import datasets as sk_datasets
 from sklearn.preprocessing import StandardScaler
 
-from datasets import pipeline
-from datasets.info import DatasetInfo, Splits
-from datasets.registry import register, reject_tfds_arguments, reject_options
+from eqzoo.datasets import pipeline
+from eqzoo.datasets.info import DatasetInfo, Splits
+from eqzoo.datasets.registry import register, reject_tfds_arguments, reject_options
 
 # name: (loader, task, description)
 SETS = {

@@ -12,10 +12,10 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from datasets import pipeline
-from datasets.info import DatasetInfo, Splits, Symmetry
-from datasets.registry import register, reject_options, reject_tfds_arguments
-from layers.groups import DihedralGroup, FiniteGroup, SymmetricGroup
+from eqzoo.datasets import pipeline
+from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
+from eqzoo.datasets.registry import register, reject_options, reject_tfds_arguments
+from eqzoo.layers.groups import DihedralGroup, FiniteGroup, SymmetricGroup
 
 
 class SyntheticTask(NamedTuple):

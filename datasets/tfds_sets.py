@@ -11,9 +11,9 @@ import os
 
 import tensorflow as tf
 
-from datasets import pipeline
-from datasets.info import DatasetInfo, Splits
-from datasets.registry import register, register_prefix, reject_options, unknown_name_error
+from eqzoo.datasets import pipeline
+from eqzoo.datasets.info import DatasetInfo, Splits
+from eqzoo.datasets.registry import register, register_prefix, reject_options, unknown_name_error
 
 PREFIX = "tfds:"
 SHORT_NAMES = {

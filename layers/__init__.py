@@ -1,17 +1,17 @@
 """eqzoo layers: symmetric, structured and group-equivariant dense layers for Keras 3."""
 
-from layers.article_layers import (
+from eqzoo.layers.article_layers import (
     SymmetricDenseLayerFlatVector,
     SymmetricDenseLayerLowerTriangular,
     SymmetricDenseLayerMasked,
 )
-from layers.bounded_spectrum_dense import BoundedSpectrumDense
-from layers.dense_transpose import DenseTranspose
-from layers.equivariance import assert_equivariant, equivariance_error
-from layers.equivariant_basis import commutant_basis, invariant_basis
-from layers.equivariant_dense import EquivariantDense
-from layers.fold import fold_to_dense
-from layers.groups import (
+from eqzoo.layers.bounded_spectrum_dense import BoundedSpectrumDense
+from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
+from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.fold import fold_to_dense
+from eqzoo.layers.groups import (
     CyclicGroup,
     DihedralGroup,
     FiniteGroup,
@@ -19,11 +19,11 @@ from layers.groups import (
     SymmetricGroup,
     TrivialGroup,
 )
-from layers.hopfield import HopfieldBlock
-from layers.inspection import symmetric_matrices, symmetry_residuals
-from layers.pairwise_interaction import PairwiseInteraction
-from layers.positive_definite_dense import PositiveDefiniteDense
-from layers.representations import (
+from eqzoo.layers.hopfield import HopfieldBlock
+from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
+from eqzoo.layers.pairwise_interaction import PairwiseInteraction
+from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
+from eqzoo.layers.representations import (
     ChannelRep,
     DefiningRep,
     DirectSum,
@@ -31,10 +31,10 @@ from layers.representations import (
     Representation,
     TrivialRep,
 )
-from layers.skew_symmetric_dense import SkewSymmetricDense
-from layers.structured_dense import StructuredDense
-from layers.symmetric_constraint import SymmetricConstraint
-from layers.symmetric_dense import SymmetricDense
+from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
+from eqzoo.layers.structured_dense import StructuredDense
+from eqzoo.layers.symmetric_constraint import SymmetricConstraint
+from eqzoo.layers.symmetric_dense import SymmetricDense
 
 __all__ = [
     "BoundedSpectrumDense",

@@ -8,7 +8,7 @@ article's versions fail on call (lower-triangular), take thousands of times long
 
 import keras
 
-from layers.symmetric_dense import SymmetricDense
+from eqzoo.layers.symmetric_dense import SymmetricDense
 
 
 class _ArticleLayer(SymmetricDense):

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers import packing
-from layers._numerics import at_least_float32
-from layers.structured_dense import StructuredDense
+from eqzoo.layers import packing
+from eqzoo.layers._numerics import at_least_float32
+from eqzoo.layers.structured_dense import StructuredDense
 
 
 @keras.saving.register_keras_serializable(package="eqzoo")

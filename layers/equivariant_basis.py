@@ -25,8 +25,8 @@ import functools
 import numpy as np
 from keras import ops
 
-from layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
-from layers.representations import ChannelRep, DefiningRep, TrivialRep
+from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
+from eqzoo.layers.representations import ChannelRep, DefiningRep, TrivialRep
 
 MAX_DENSE_SIZE = 4096  # n_in * n_out above which the cubic-cost null space takes > ~15 s
 

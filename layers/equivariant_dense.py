@@ -6,9 +6,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers.equivariant_basis import commutant_basis, invariant_basis
-from layers.representations import rep_from_config
-from layers.structured_dense import StructuredDense, _AssembledKernelRegularizer
+from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis
+from eqzoo.layers.representations import rep_from_config
+from eqzoo.layers.structured_dense import StructuredDense, _AssembledKernelRegularizer
 
 
 @keras.saving.register_keras_serializable(package="eqzoo")

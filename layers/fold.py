@@ -2,8 +2,8 @@
 
 import keras
 
-from layers.dense_transpose import DenseTranspose
-from layers.structured_dense import StructuredDense
+from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.layers.structured_dense import StructuredDense
 
 
 def fold_to_dense(model):

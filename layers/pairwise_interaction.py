@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from layers import packing
-from layers._validation import check_units
+from eqzoo.layers import packing
+from eqzoo.layers._validation import check_units
 
 
 @keras.saving.register_keras_serializable(package="eqzoo")

@@ -12,7 +12,7 @@ stored point-major, i.e. an `(rep.dim, k)` array flattened row-major, so a DeepS
 
 import numpy as np
 
-from layers.groups import FiniteGroup, PermutationGroup, group_from_config, permutation_matrix
+from eqzoo.layers.groups import FiniteGroup, PermutationGroup, group_from_config, permutation_matrix
 
 
 class Representation:

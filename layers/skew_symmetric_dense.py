@@ -4,8 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers import packing
-from layers.structured_dense import StructuredDense
+from eqzoo.layers import packing
+from eqzoo.layers.structured_dense import StructuredDense
 
 
 @keras.saving.register_keras_serializable(package="eqzoo")

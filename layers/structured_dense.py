@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers._validation import check_units
+from eqzoo.layers._validation import check_units
 
 
 class StructuredDense(keras.layers.Layer):

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from layers import packing
-from layers._validation import check_choice
-from layers.structured_dense import StructuredDense
+from eqzoo.layers import packing
+from eqzoo.layers._validation import check_choice
+from eqzoo.layers.structured_dense import StructuredDense
 
 PARAMETRIZATIONS = ("packed", "triangular", "average")
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers.bounded_spectrum_dense import BoundedSpectrumDense
-from layers.inspection import symmetry_residuals
+from eqzoo.layers.bounded_spectrum_dense import BoundedSpectrumDense
+from eqzoo.layers.inspection import symmetry_residuals
 from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
 
 SPECTRA = [(-1.0, 1.0), (0.5, 2.0), (-3.0, -2.5)]

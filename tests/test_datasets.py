@@ -10,9 +10,9 @@ import tensorflow as tf
 from sklearn import datasets as sk_datasets
 from sklearn.preprocessing import StandardScaler
 
-import datasets
-from datasets import registry, sklearn_sets, synthetic, tfds_sets
-from datasets.info import DatasetInfo
+from eqzoo import datasets
+from eqzoo.datasets import registry, sklearn_sets, synthetic, tfds_sets
+from eqzoo.datasets.info import DatasetInfo
 
 IN_MEMORY = [n for n in datasets.list_datasets() if n not in tfds_sets.SHORT_NAMES]
 TABULAR = ["iris", "wine", "breast_cancer", "diabetes"]
@@ -29,7 +29,6 @@ def collect(ds):
 
 
 def test_marker_and_names():
-    assert datasets.EQZOO_DATASETS is True
     assert set(datasets.list_datasets()) == {
         "digits", "iris", "wine", "breast_cancer", "diabetes", "mnist", "fashion_mnist", "cifar10",
         "quadratic_form", "set_sum", "set_max", "cyclic_signal", "hopfield_patterns",

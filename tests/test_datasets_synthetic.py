@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-import datasets
-from datasets import synthetic
-from datasets.info import Symmetry
-from layers.groups import CyclicGroup, SymmetricGroup
+from eqzoo import datasets
+from eqzoo.datasets import synthetic
+from eqzoo.datasets.info import Symmetry
+from eqzoo.layers.groups import CyclicGroup, SymmetricGroup
 
 TASKS = sorted(synthetic.TASKS)
 # Only quadratic_form adds noise to its target; the symmetry is a property of the ground truth.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import datasets
+from eqzoo import datasets
 
 
 def images(seed, n):

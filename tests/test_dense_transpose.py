@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers.dense_transpose import DenseTranspose
-from layers.skew_symmetric_dense import SkewSymmetricDense
-from layers.symmetric_dense import SymmetricDense
+from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
+from eqzoo.layers.symmetric_dense import SymmetricDense
 from tests.layer_checks import run_layer_checks
 
 # (encoder factory, input width, code width, the encoder's stored kernel variable)

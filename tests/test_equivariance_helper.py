@@ -7,10 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from layers.equivariance import assert_equivariant, equivariance_error
-from layers.equivariant_dense import EquivariantDense
-from layers.groups import CyclicGroup, DihedralGroup, FiniteGroup, SymmetricGroup
-from layers.representations import DefiningRep, TrivialRep
+from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.groups import CyclicGroup, DihedralGroup, FiniteGroup, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep, TrivialRep
 
 C4_ROTATIONS = FiniteGroup([[[0.0, -1.0], [1.0, 0.0]]], name="C4Rotations")
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers.equivariance import assert_equivariant, equivariance_error
-from layers.equivariant_basis import (
+from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
+from eqzoo.layers.equivariant_basis import (
     CirculantBasis,
     DeepSetsBasis,
     DenseBasis,
@@ -14,11 +14,11 @@ from layers.equivariant_basis import (
     commutant_basis,
     invariant_basis,
 )
-from layers.equivariant_dense import EquivariantDense
-from layers.fold import fold_to_dense
-from layers.groups import CyclicGroup, DihedralGroup, FiniteGroup, SymmetricGroup, TrivialGroup
-from layers.representations import DefiningRep, DirectSum, RegularRep, TrivialRep
-from layers.symmetric_dense import SymmetricDense
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.fold import fold_to_dense
+from eqzoo.layers.groups import CyclicGroup, DihedralGroup, FiniteGroup, SymmetricGroup, TrivialGroup
+from eqzoo.layers.representations import DefiningRep, DirectSum, RegularRep, TrivialRep
+from eqzoo.layers.symmetric_dense import SymmetricDense
 from tests.layer_checks import run_layer_checks
 
 KLEIN = FiniteGroup([np.diag([-1.0, 1.0]), np.diag([1.0, -1.0])], name="KleinFourGroup")

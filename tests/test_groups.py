@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from layers.groups import (
+from eqzoo.layers.groups import (
     CyclicGroup,
     DihedralGroup,
     FiniteGroup,
@@ -16,7 +16,7 @@ from layers.groups import (
     group_from_config,
     permutation_matrix,
 )
-from layers.representations import (
+from eqzoo.layers.representations import (
     ChannelRep,
     DefiningRep,
     DirectSum,

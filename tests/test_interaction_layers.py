@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 
-from layers.hopfield import HopfieldBlock
-from layers.inspection import symmetry_residuals
-from layers.pairwise_interaction import PairwiseInteraction
+from eqzoo.layers.hopfield import HopfieldBlock
+from eqzoo.layers.inspection import symmetry_residuals
+from eqzoo.layers.pairwise_interaction import PairwiseInteraction
 from tests.layer_checks import run_layer_checks
 
 N = 5

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers import packing
-from layers.inspection import symmetry_residuals
-from layers.positive_definite_dense import PositiveDefiniteDense
+from eqzoo.layers import packing
+from eqzoo.layers.inspection import symmetry_residuals
+from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
 from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
 
 

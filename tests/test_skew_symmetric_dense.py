@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers import packing
-from layers.skew_symmetric_dense import SkewSymmetricDense
+from eqzoo.layers import packing
+from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
 from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
 
 

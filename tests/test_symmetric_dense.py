@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layers import (
+from eqzoo.layers import (
     SymmetricConstraint,
     SymmetricDense,
     SymmetricDenseLayerFlatVector,
@@ -15,8 +15,8 @@ from layers import (
     SymmetricDenseLayerMasked,
     fold_to_dense,
 )
-from layers.packing import packed_index
-from layers.symmetric_dense import PARAMETRIZATIONS
+from eqzoo.layers.packing import packed_index
+from eqzoo.layers.symmetric_dense import PARAMETRIZATIONS
 from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
 
 N = 5

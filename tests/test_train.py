@@ -6,17 +6,16 @@ tests/test_train_processes.py. Every run here is tiny (width 8, one or two epoch
 
 import json
 import os
-import types
 
 import keras
 import numpy as np
 import pytest
 import yaml
 
-import datasets
-import train
-import zoo
-from layers.inspection import symmetric_matrices, symmetry_residuals
+from eqzoo import datasets
+from eqzoo import train
+from eqzoo import zoo
+from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "width=8", "--epochs", "1"]
@@ -100,14 +99,6 @@ def test_config_file_errors(tmp_path, capsys):
     path.write_text(json.dumps({"epoch": 3}))
     assert_one_line_error(capsys, train.main(["--config", str(path)]),
                           "'epoch' (did you mean 'epochs'?)", "\"overrides\"")
-
-
-def test_hugging_face_datasets_shadowing_is_refused(monkeypatch, capsys):
-    impostor = types.ModuleType("datasets")
-    impostor.__file__ = "/site-packages/datasets/__init__.py"
-    monkeypatch.setattr(train, "datasets", impostor)
-    assert_one_line_error(capsys, train.main([]), "Hugging Face", impostor.__file__,
-                          "pip uninstall datasets")
 
 
 def test_finished_or_different_run_is_not_overwritten(tmp_path, capsys):

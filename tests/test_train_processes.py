@@ -17,8 +17,8 @@ import keras
 import numpy as np
 import pytest
 
-import train
-from layers.inspection import symmetric_matrices
+from eqzoo import train
+from eqzoo.layers.inspection import symmetric_matrices
 
 TRAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train.py")
 TIMEOUT = 240

@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import pytest
 
-import zoo
-from train import TASK_LOSS_AND_METRICS
-from layers.dense_transpose import DenseTranspose
-from layers.equivariance import assert_equivariant
-from layers.inspection import symmetry_residuals
-from layers.representations import rep_from_config
-from zoo import registry
+from eqzoo import zoo
+from eqzoo.train import TASK_LOSS_AND_METRICS
+from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.layers.equivariance import assert_equivariant
+from eqzoo.layers.inspection import symmetry_residuals
+from eqzoo.layers.representations import rep_from_config
+from eqzoo.zoo import registry
 
 ALL = zoo.list_models()
 
@@ -157,7 +157,7 @@ def test_pretrained_mechanism_verifies_the_hash(tmp_path):
 @pytest.mark.parametrize("name", ["symmetric_mlp_digits", "tied_autoencoder_digits_symmetric",
                                   "dihedral_signal_net", "deepsets_set_sum"])
 def test_fold_to_dense_serves_zoo_models_with_plain_layers(name):
-    from layers import StructuredDense, fold_to_dense
+    from eqzoo.layers import StructuredDense, fold_to_dense
 
     model = zoo.create_model(name)
     x, _ = fake_batch(model, zoo.get_preset(name))

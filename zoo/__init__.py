@@ -1,13 +1,13 @@
 """eqzoo model zoo: reference architectures with named presets, built by name.
 
-    import zoo
+    from eqzoo import zoo
     zoo.list_models("symmetric_*")
     model = zoo.create_model("symmetric_mlp_digits", width=32)
 """
 
 # Importing an architecture module registers its presets.
-from zoo import equivariant, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
-from zoo.registry import (
+from eqzoo.zoo import equivariant, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
+from eqzoo.zoo.registry import (
     create_model,
     get_preset,
     list_architectures,

@@ -19,11 +19,11 @@ Each family's unconstrained twin is the plain MLP preset named in its metadata.
 
 import keras
 
-from layers.equivariant_dense import EquivariantDense
-from layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
-from layers.representations import DefiningRep, TrivialRep
-from zoo.registry import register_architecture, register_presets
-from zoo.symmetric_mlp import _preset as _mlp_preset
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep, TrivialRep
+from eqzoo.zoo.registry import register_architecture, register_presets
+from eqzoo.zoo.symmetric_mlp import _preset as _mlp_preset
 
 GROUPS = {"cyclic": CyclicGroup, "dihedral": DihedralGroup}
 

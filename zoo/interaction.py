@@ -17,9 +17,9 @@ Its twin iterates the same rule with a free coupling matrix, for which no energy
 
 import keras
 
-from layers.hopfield import HopfieldBlock
-from layers.pairwise_interaction import PairwiseInteraction
-from zoo.registry import register_architecture, register_presets
+from eqzoo.layers.hopfield import HopfieldBlock
+from eqzoo.layers.pairwise_interaction import PairwiseInteraction
+from eqzoo.zoo.registry import register_architecture, register_presets
 
 
 @register_architecture("pairwise_interaction")

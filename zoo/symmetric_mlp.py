@@ -12,8 +12,8 @@ article, in the pre-norm residual form of "Identity Mappings in Deep Residual Ne
 
 import keras
 
-from layers import SymmetricDense
-from zoo.registry import register_architecture, register_presets
+from eqzoo.layers import SymmetricDense
+from eqzoo.zoo.registry import register_architecture, register_presets
 
 
 @register_architecture("symmetric_mlp")

@@ -14,9 +14,9 @@ import math
 
 import keras
 
-from layers import SymmetricDense
-from layers.dense_transpose import DenseTranspose
-from zoo.registry import register_architecture, register_presets
+from eqzoo.layers import SymmetricDense
+from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.zoo.registry import register_architecture, register_presets
 
 
 @register_architecture("tied_autoencoder")
