@@ -46,7 +46,7 @@ def test_wheel_holds_only_the_eqzoo_namespace(wheel):
                if "weights" in zoo.get_preset(name)["metadata"]]
     assert len(shipped) >= 3
     for file in shipped:
-        assert f"eqzoo/zoo/weights/{file}" in names
+        assert f"eqzoo/zoo/{file}" in names
     assert not any(n.startswith(("eqzoo/tests/", "eqzoo/benchmarks/")) for n in names)
     assert "eqzoo-train = eqzoo.train:main" in entry_points
 
