@@ -649,7 +649,9 @@ def default_run_id(config):
     if os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID"):
         return os.environ["WANDB_RUN_ID"]  # a W&B sweep agent chose it
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    dataset = re.sub(r"[^A-Za-z0-9_.-]", "_", config["dataset"])
+    prefix, colon, path = config["dataset"].partition(":")  # csv:/long/path/x.csv -> csv_x.csv
+    dataset = f"{prefix}_{os.path.basename(os.path.normpath(path))}" if colon else prefix
+    dataset = re.sub(r"[^A-Za-z0-9_.-]", "_", dataset)
     return f"{config['model']}-{dataset}-{stamp}-{secrets.token_hex(2)}"
 
 
