@@ -250,8 +250,9 @@ def _check_finite(name, values, label):
         return
     bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
     if bad.any():
-        raise ValueError(f"{name}: {label} holds NaN or inf in {int(bad.sum())} of {len(values)} "
-                         f"examples (the first is example {int(np.argmax(bad))}); drop or fill them")
+        raise ValueError(f"{name}: {label} holds NaN or inf in {int(bad.sum())} of "
+                         f"{len(values)} examples (the first is example {int(np.argmax(bad))}); "
+                         "drop or fill them")
 
 
 def _check_symmetry(name, symmetry, input_shape):

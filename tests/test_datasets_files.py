@@ -4,11 +4,13 @@ Every file is written into a temporary folder; sets are a few dozen rows or 8x8 
 """
 
 import csv
+import json
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from sklearn.datasets import load_wine
 from sklearn.preprocessing import StandardScaler
 
 from eqzoo import datasets, train
@@ -123,6 +125,20 @@ def test_csv_splits_are_seeded_disjoint_and_stratified(tmp_path):
     assert not np.array_equal(np.sort(a["test"][0], 0), np.sort(c["test"][0], 0))
 
 
+def test_csv_of_a_built_in_set_gives_the_built_in_splits(tmp_path):
+    """wine as a CSV file loads exactly as the built-in wine: same rows in each split, same
+    train-only scaling, same class ids."""
+    wine = load_wine()
+    rows = [[*numbers(features), int(label)] for features, label in zip(wine.data, wine.target)]
+    path = write_csv(tmp_path / "wine.csv", [*wine.feature_names, "class"], rows)
+    own = datasets.load(f"csv:{path}", target="class", seed=4)
+    built_in = datasets.load("wine", seed=4)
+    assert own.info.class_names == ("0", "1", "2")
+    for mine, theirs in zip(own[1:3], built_in[1:3]):
+        for a, b in zip(collect(mine), collect(theirs)):
+            np.testing.assert_array_equal(a, b)
+
+
 CSV_REFUSALS = {
     "misspelt target": ({"target": "specie"}, None, ["no target column 'specie'",
                                                       "Did you mean 'species'"]),
@@ -189,7 +205,8 @@ def test_npz_any_rank_with_renamed_arrays(tmp_path):
     assert train_x.shape == (splits.info.train_size, 5, 2)
     np.testing.assert_allclose(train_x.mean(axis=0), 0, atol=1e-5)  # per element, train only
 
-    np.savez(path, x=rng.integers(0, 256, size=(30, 4, 4, 1)).astype(np.uint8), y=rng.normal(size=30))
+    pixels = rng.integers(0, 256, size=(30, 4, 4, 1)).astype(np.uint8)
+    np.savez(path, x=pixels, y=rng.normal(size=30))
     splits = datasets.load(f"npz:{path}", reconstruction=True)
     assert splits.info.task == "reconstruction" and splits.info.structure == "image"
     x, y = collect(splits.test)
@@ -211,7 +228,8 @@ def test_npz_refusals(tmp_path):
     x = np.ones((20, 3))
     x[[2, 5], 1] = np.inf
     np.savez(path, x=x, y=np.arange(20) % 2)
-    with pytest.raises(ValueError, match=r"NaN or inf in 2 of 20 examples \(the first is example 2"):
+    with pytest.raises(ValueError, match=r"NaN or inf in 2 of 20 examples \(the first is "
+                                         r"example 2"):
         datasets.load(f"npz:{path}")
     np.save(tmp_path / "one.npy", x)
     with pytest.raises(ValueError, match="holds one array"):
@@ -318,6 +336,24 @@ def error_line(output):
     lines = output.err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in output.err, output.err
     return lines[0]
+
+
+@pytest.mark.slow
+def test_train_py_trains_on_a_wine_csv_as_the_issue_says(tmp_path, capsys, monkeypatch):
+    wine = load_wine()
+    rows = [[*numbers(features), name] for features, name in
+            zip(wine.data, np.array(["barolo", "grignolino", "barbera"])[wine.target])]
+    write_csv(tmp_path / "wine.csv", [*wine.feature_names, "class"], rows)
+    monkeypatch.chdir(tmp_path)
+    code, output = run(tmp_path, capsys, "--model", "symmetric_mlp_wine",
+                       "--dataset", "csv:wine.csv", "--dataset-option", "target=class")
+    assert code == 0, output.err
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("symmetric_mlp_wine-csv_wine.csv-")
+    with open(folder / "config.json") as f:
+        info = json.load(f)["dataset_info"]
+    assert info["class_names"] == ["barbera", "barolo", "grignolino"]
+    assert info["source"] == f"CSV file {tmp_path / 'wine.csv'}"
 
 
 @pytest.mark.slow
