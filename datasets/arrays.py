@@ -233,10 +233,13 @@ def encode_classes(name, y, y_label, class_names):
     counts = np.bincount(labels)
     if counts.min() < MIN_PER_CLASS:
         rare = classes[np.argmin(counts)].item()
+        # Unnamed integer labels may be a count or a year, inferred as classes.
+        quantity = y.dtype.kind in "iu" and class_names is None
         raise ValueError(
             f"{name}: class {rare!r} has {counts.min()} example(s), fewer than the "
             f"{MIN_PER_CLASS} that stratified train, validation and test splits need (one in "
-            "each); add examples or merge rare classes")
+            "each); add examples or merge rare classes"
+            + (", or pass task='regression' if the target is a quantity" if quantity else ""))
     if class_names is None:
         class_names = tuple(str(c) for c in classes.tolist())
     elif len(class_names) != len(classes) or not all(isinstance(c, str) for c in class_names):

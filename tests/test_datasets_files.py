@@ -67,6 +67,48 @@ def image_folder(tmp_path, per_class=10, size=(8, 8)):
     return root
 
 
+def every_source(tmp_path):
+    """`(name, options)` of one small set per source; from_arrays is called as "arrays"."""
+    csv_path, x = wine_like_csv(tmp_path)
+    npz_path = tmp_path / "tensors.npz"
+    np.savez(npz_path, x=np.random.default_rng(1).normal(size=(40, 3, 2)),
+             y=np.random.default_rng(2).normal(size=(40, 2)))
+    return {
+        "csv classification": (f"csv:{csv_path}", {"target": "species"}),
+        "csv regression": (f"csv:{csv_path}", {"target": "depth", "features": ["length"]}),
+        "npz": (f"npz:{npz_path}", {}),
+        "images": (f"images:{image_folder(tmp_path)}", {"image_size": (6, 4)}),
+        "arrays": ("arrays", {"x": x, "y": table()[1]}),
+    }
+
+
+@pytest.mark.parametrize("source", ["csv classification", "csv regression", "npz", "images",
+                                    "arrays"])
+def test_every_source_matches_its_info(source, tmp_path):
+    name, options = every_source(tmp_path)[source]
+    load = datasets.from_arrays if name == "arrays" else lambda **kw: datasets.load(name, **kw)
+    train, validation, test, info = load(batch_size=4, seed=0, **options)
+    sizes = [info.train_size, info.validation_size, info.test_size]
+    for ds, size in zip([train, validation, test], sizes):
+        x, y = collect(ds)
+        assert x.dtype == np.float32 and x.shape == (size, *info.input_shape)
+        if info.task == "classification":
+            assert y.dtype == np.int32 and y.shape == (size,)
+            assert info.output_shape == (info.num_classes,) == (len(info.class_names),)
+            assert set(np.unique(y)) == set(range(info.num_classes))  # stratified: every class
+        else:
+            assert y.dtype == np.float32 and y.shape == (size, *info.output_shape)
+            assert info.class_names is None
+    assert next(iter(train))[0].shape[0] == 4
+    assert json.loads(json.dumps(info.to_dict()))["name"] == name
+    if name != "arrays":
+        assert datasets.get_info(name, seed=0, **options) == info
+    reconstruction = load(seed=0, reconstruction=True, **options)
+    assert reconstruction.info.task == "reconstruction"
+    x, y = collect(reconstruction.test)
+    np.testing.assert_array_equal(x, y)
+
+
 # --- csv: -------------------------------------------------------------------------------------
 def test_csv_classification_keeps_class_names_and_standardizes_on_train_only(tmp_path):
     path, x = wine_like_csv(tmp_path)
