@@ -88,6 +88,7 @@ def make_splits(name, x, y, *, task, symmetry, structure, class_names, standardi
             f"{name}: {x_label} and {y_label} must hold one target per example, so the same "
             f"length. Received: {x_label} of shape {x.shape}, {y_label} of shape {y.shape}")
     _check_finite(name, x, x_label)
+    scaling = _scaling(name, standardize, x, symmetry)
     task = check_task(name, task)
     if task is None:
         task = "classification" if y.dtype.kind in "biuUSO" else "regression"
@@ -111,7 +112,6 @@ def make_splits(name, x, y, *, task, symmetry, structure, class_names, standardi
     indices = split(name, len(x), stratify, seed=seed, validation_fraction=validation_fraction,
                     test_fraction=test_fraction, train_size=train_size)
 
-    scaling = _scaling(name, standardize, x, symmetry)
     xs, preprocessing = scale_inputs({s: x[i] for s, i in indices.items()}, scaling)
     ys = {s: labels[i] for s, i in indices.items()}
     if task == "classification":

@@ -100,6 +100,12 @@ def _read_rows(name, path, delimiter):
     if not numbered:
         raise ValueError(f"{name}: the file is empty; expected a header row, then data rows")
     header = [cell.strip() for cell in numbered[0][1]]
+    if len(header) < 2:
+        other = next((d for d in ";\t|," if d != delimiter and d in header[0]), None)
+        hint = f"; is the delimiter {other!r}? Pass delimiter={other!r}" if other else ""
+        raise ValueError(f"{name}: the header row reads as one column {header[0]!r} with "
+                         f"delimiter {delimiter!r}, but a feature and a target column are "
+                         f"needed{hint}")
     if len(numbered) == 1:
         raise ValueError(f"{name}: the file holds a header row but no data rows")
     unnamed = [i + 1 for i, column in enumerate(header) if not column]

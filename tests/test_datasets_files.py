@@ -151,6 +151,21 @@ def test_csv_task_follows_the_target_or_the_task_option(tmp_path):
     np.testing.assert_allclose([train_y.mean(), train_y.std()], [0, 1], atol=1e-5)
 
 
+def test_csv_from_a_spreadsheet_with_a_byte_order_mark_and_semicolons(tmp_path):
+    x, species = table(30)
+    lines = ["\ufeffid;Length;Species", *(f"{i};{float(v[0])!r};{s}" for i, (v, s) in
+                                         enumerate(zip(x, species))), ""]
+    path = tmp_path / "export.csv"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    info = datasets.get_info(f"csv:{path}", target="Species", delimiter=";", features=["Length"])
+    assert info.input_shape == (1,) and info.num_classes == 3
+    with pytest.raises(ValueError, match=r"no feature column 'length'\. Did you mean 'Length'"):
+        datasets.load(f"csv:{path}", target="Species", delimiter=";", features=["length"])
+    with pytest.raises(ValueError, match=r"one column 'id;Length;Species' with delimiter ','.*"
+                                         r"Pass delimiter=';'"):
+        datasets.load(f"csv:{path}", target="Species")
+
+
 def test_csv_splits_are_seeded_disjoint_and_stratified(tmp_path):
     path, x = wine_like_csv(tmp_path, n=90)
 
@@ -313,6 +328,8 @@ def test_from_arrays_refusals():
         datasets.from_arrays(np.zeros((4, 3)), np.zeros(4))
     with pytest.raises(ValueError, match="must hold numbers"):
         datasets.from_arrays(np.array([["a"]] * 30), np.zeros(30))
+    with pytest.raises(ValueError, match=r"`standardize`.*Received: standardize='yes'"):
+        datasets.from_arrays(x, np.arange(30) % 2, standardize="yes")
 
 
 # --- images: ----------------------------------------------------------------------------------
