@@ -12,6 +12,7 @@ by 255, which fits nothing, so nothing leaks from validation or test data.
 
 import numbers
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -131,6 +132,8 @@ def _check_decodable(name, paths, channels, color_mode):
             reason = "it failed while decoding the folder"
         except (tf.errors.OpError, ValueError) as error:
             reason = str(getattr(error, "message", error)).strip().splitlines()[0]
+            # "{{function_node ...}} Invalid PNG data, size 737 [Op:DecodeImage] name:"
+            reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", reason)
         raise ValueError(f"{name}: {int((~ok).sum())} of {len(paths)} images cannot be read as "
                          f"{color_mode}; the first is {first} ({reason}); remove or replace them")
 
