@@ -141,8 +141,8 @@ def build_parser():
                "runs/<id>/wandb`).")
     what = p.add_argument_group("what to train")
     what.add_argument("--model", help=f"a preset, see --list-models (default: {d['model']})")
-    what.add_argument("--dataset", help="a dataset, see --list-datasets (default: the first one "
-                      "the preset lists)")
+    what.add_argument("--dataset", help="a dataset, see --list-datasets, or csv:PATH, npz:PATH, "
+                      "images:DIR (default: the first one the preset lists)")
     what.add_argument("--set", dest="set_items", action="append", metavar="KEY=VALUE",
                       help="override a preset config value, e.g. --set width=16 --set "
                       "input_shape=[64]; JSON or a Python literal, type-checked; repeatable")
@@ -509,7 +509,8 @@ def train(argv):
         for name in datasets.list_datasets(args.list_datasets):
             source, description = datasets.describe(name)
             print(f"{name:20s} {source:20s} {description}")
-        print("Any tensorflow-datasets set also loads as tfds:<name> (prepared, or --download).")
+        print("Any tensorflow-datasets set also loads as tfds:<name> (prepared, or --download); "
+              "your own data as csv:PATH, npz:PATH or images:DIR (see README, Datasets).")
         return 0
     if "compare" in args:
         return compare(args.compare, vars(args).get("plot"))
@@ -649,7 +650,9 @@ def default_run_id(config):
     if os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID"):
         return os.environ["WANDB_RUN_ID"]  # a W&B sweep agent chose it
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    dataset = re.sub(r"[^A-Za-z0-9_.-]", "_", config["dataset"])
+    prefix, colon, path = config["dataset"].partition(":")  # csv:/long/path/x.csv -> csv_x.csv
+    dataset = f"{prefix}_{os.path.basename(os.path.normpath(path))}" if colon else prefix
+    dataset = re.sub(r"[^A-Za-z0-9_.-]", "_", dataset)
     return f"{config['model']}-{dataset}-{stamp}-{secrets.token_hex(2)}"
 
 

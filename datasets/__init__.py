@@ -1,9 +1,11 @@
-"""eqzoo dataset adapters: scikit-learn, tensorflow-datasets and synthetic symmetric tasks.
+"""eqzoo dataset adapters: scikit-learn, tensorflow-datasets, synthetic symmetric tasks, and
+your own data ("csv:PATH", "npz:PATH", "images:DIR", or `from_arrays(x, y)`).
 
 `load(name, batch_size=..., seed=...)` returns `Splits(train, validation, test, info)`; see
 `datasets.registry.load` for every argument and `list_datasets()` for the names.
 """
 
+from eqzoo.datasets.arrays import DataFileNotFoundError, from_arrays
 from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
 from eqzoo.datasets.registry import (
     UnknownDatasetError,
@@ -16,15 +18,18 @@ from eqzoo.datasets.registry import (
 
 # Importing the adapters registers their names.
 from eqzoo.datasets import sklearn_sets, synthetic, tfds_sets  # noqa: F401
+from eqzoo.datasets import files, images  # noqa: F401
 from eqzoo.datasets.tfds_sets import DatasetNotPreparedError
 
 __all__ = [
+    "DataFileNotFoundError",
     "DatasetInfo",
     "DatasetNotPreparedError",
     "Splits",
     "Symmetry",
     "UnknownDatasetError",
     "describe",
+    "from_arrays",
     "get_info",
     "list_datasets",
     "load",

@@ -82,6 +82,8 @@ class DatasetInfo:
         source: where the data came from, e.g. "scikit-learn load_digits", "tfds mnist:3.0.1".
         description: one paragraph for people.
         preprocessing: what was done to the raw data, e.g. which statistics were fitted where.
+        class_names: for classification, the name of each class id in order (a CSV's labels,
+            an image folder's subfolders), when the source has names; else None.
     """
 
     name: str
@@ -97,6 +99,7 @@ class DatasetInfo:
     source: str
     description: str
     preprocessing: str
+    class_names: Optional[tuple] = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -113,6 +116,11 @@ class DatasetInfo:
                 "DatasetInfo.num_classes must be set for classification and only then. "
                 f"Received: task={self.task!r}, num_classes={self.num_classes!r}"
             )
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                "DatasetInfo.class_names must name each of the num_classes classes. "
+                f"Received: num_classes={self.num_classes!r}, class_names={self.class_names!r}"
+            )
 
     def for_reconstruction(self):
         """This dataset as an autoencoding task: the target is the input.
@@ -126,6 +134,7 @@ class DatasetInfo:
             task="reconstruction",
             output_shape=self.input_shape,
             num_classes=None,
+            class_names=None,
             symmetry=symmetry,
             description=f"{self.description} Used for reconstruction: the target is the input.",
         )
@@ -135,6 +144,7 @@ class DatasetInfo:
         d = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         d["input_shape"], d["output_shape"] = list(self.input_shape), list(self.output_shape)
         d["symmetry"] = self.symmetry.to_dict() if self.symmetry else None
+        d["class_names"] = list(self.class_names) if self.class_names is not None else None
         return d
 
 
