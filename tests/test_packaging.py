@@ -59,8 +59,10 @@ def test_install_leaves_hugging_face_datasets_alone(wheel, tmp_path):
                           check=True, capture_output=True, text=True).stdout.strip()
     # The dependencies (TensorFlow and the rest) come from this environment's site-packages, as a
     # plain path entry: .pth files inside it, eqzoo's own editable finder among them, do not run.
+    deps = [p for p in sys.path if os.path.isdir(p) and "site-packages" in p
+            and not os.path.abspath(p).startswith(ROOT)] or [sysconfig.get_paths()["purelib"]]
     with open(os.path.join(site, "_eqzoo_test_deps.pth"), "w") as f:
-        f.write(sysconfig.get_paths()["purelib"] + "\n")
+        f.write("\n".join(deps) + "\n")
     hugging_face = os.path.join(site, "datasets")
     os.makedirs(hugging_face)
     with open(os.path.join(hugging_face, "__init__.py"), "w") as f:
