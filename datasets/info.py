@@ -28,7 +28,7 @@ class Symmetry:
 
     Example:
 
-    >>> from layers.groups import SymmetricGroup
+    >>> from eqzoo.layers.groups import SymmetricGroup
     >>> s = Symmetry(SymmetricGroup(5), axis=0, target="invariant")
     >>> s.apply(s.group.sample(1, seed=0)[0], np.zeros((2, 5, 3))).shape
     (2, 5, 3)

@@ -36,9 +36,9 @@ def assert_equivariant(f, group, rep_in, rep_out, n_samples=8, atol=1e-5, seed=0
 
     Example:
 
-    >>> from layers.groups import SymmetricGroup
-    >>> from layers.representations import DefiningRep
-    >>> from layers.equivariant_dense import EquivariantDense
+    >>> from eqzoo.layers.groups import SymmetricGroup
+    >>> from eqzoo.layers.representations import DefiningRep
+    >>> from eqzoo.layers.equivariant_dense import EquivariantDense
     >>> rep = DefiningRep(SymmetricGroup(4))
     >>> assert_equivariant(EquivariantDense(rep), SymmetricGroup(4), rep, rep)
     """

@@ -41,8 +41,8 @@ class EquivariantDense(StructuredDense):
 
     Example:
 
-    >>> from layers.groups import SymmetricGroup
-    >>> from layers.representations import DefiningRep
+    >>> from eqzoo.layers.groups import SymmetricGroup
+    >>> from eqzoo.layers.representations import DefiningRep
     >>> rep = DefiningRep(SymmetricGroup(5)).channels(3)
     >>> layer = EquivariantDense(rep, DefiningRep(SymmetricGroup(5)).channels(4))
     >>> tuple(layer(np.ones((2, 5, 3), "float32")).shape)

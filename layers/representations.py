@@ -96,7 +96,7 @@ class DefiningRep(Representation):
 
     Example:
 
-    >>> from layers.groups import CyclicGroup
+    >>> from eqzoo.layers.groups import CyclicGroup
     >>> DefiningRep(CyclicGroup(4)).permutation(CyclicGroup(4).generators[0]).tolist()
     [1, 2, 3, 0]
     """
