@@ -7,6 +7,7 @@ is read record by record with tests/wandb_records.py.
 import base64
 import hashlib
 import json
+import os
 import shutil
 import socket
 
@@ -177,15 +178,34 @@ def test_wandb_weights_fail_at_once_without_an_api_key(monkeypatch, tmp_path):
         zoo.create_model(NAME, weights=REFERENCE)
 
 
-def test_wandb_weights_fail_at_once_when_the_server_is_unreachable(monkeypatch):
+@pytest.fixture
+def online(monkeypatch):
+    """W&B online with a key and no proxy in the environment; yields a closed local port."""
+    for variable in list(os.environ):
+        if variable.lower().endswith("_proxy"):
+            monkeypatch.delenv(variable)
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{port}")
+        return probe.getsockname()[1]
+
+
+def test_wandb_weights_fail_at_once_when_the_server_is_unreachable(online, monkeypatch):
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{online}")
     monkeypatch.setattr(train.wandb, "Api", pytest.fail)  # refused before any API call
-    with pytest.raises(ConnectionError, match=f"cannot reach W&B at http://127.0.0.1:{port}"):
+    with pytest.raises(ConnectionError, match=f"cannot reach W&B at http://127.0.0.1:{online}"):
+        zoo.create_model(NAME, weights=REFERENCE)
+
+
+def test_behind_a_proxy_wandb_itself_reports_what_failed(online, monkeypatch):
+    def api(**kwargs):
+        raise RuntimeError("proxy said 502\nmore detail")
+
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{online}")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")
+    monkeypatch.setattr(train.wandb, "Api", api)  # reached: the probe is skipped via a proxy
+    with pytest.raises(ValueError, match=r"W&B could not fetch the artifact \(proxy said 502\)"):
         zoo.create_model(NAME, weights=REFERENCE)
 
 
@@ -196,7 +216,8 @@ def test_malformed_wandb_references_are_refused(reference):
         zoo.create_model(NAME, weights=reference)
 
 
-def test_wandb_weights_download_the_artifact_when_online(run_folder, tmp_path, monkeypatch):
+def test_wandb_weights_download_the_artifact_when_online(run_folder, tmp_path, monkeypatch,
+                                                        online):
     """W&B's Api is replaced by one serving the run folder as the downloaded artifact."""
     downloaded = tmp_path / "download"
     shutil.copytree(run_folder, downloaded, ignore=shutil.ignore_patterns("wandb", "*.json"))
@@ -222,8 +243,6 @@ def test_wandb_weights_download_the_artifact_when_online(run_folder, tmp_path, m
     server = socket.socket()  # something to connect to
     server.bind(("127.0.0.1", 0))
     server.listen()
-    monkeypatch.delenv("WANDB_MODE", raising=False)
-    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
     monkeypatch.setattr(train.wandb, "Api", Api)
     try:

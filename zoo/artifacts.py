@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import urllib.parse
+import urllib.request
 
 import keras
 import numpy as np
@@ -172,8 +173,12 @@ def download_artifact(reference):
                               f"(`wandb login` or WANDB_API_KEY); or {fallback}")
     url = urllib.parse.urlparse(base_url)
     port = url.port or (443 if url.scheme == "https" else 80)
+    # Through a proxy the server is not reached directly; W&B's own timeout then applies.
+    direct = (url.scheme not in urllib.request.getproxies()
+              or urllib.request.proxy_bypass(url.hostname))
     try:
-        socket.create_connection((url.hostname, port), timeout=WANDB_CONNECT_TIMEOUT).close()
+        if direct:
+            socket.create_connection((url.hostname, port), timeout=WANDB_CONNECT_TIMEOUT).close()
     except OSError as error:
         raise ConnectionError(f"weights={reference!r}: cannot reach W&B at {base_url} "
                               f"({error}); {fallback}") from None
