@@ -26,11 +26,16 @@ REFERENCE = f"wandb:me/eqzoo/{NAME}:best"
 
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("artifacts") / "runs"
-    code = train.main(["--set", "width=8", "--epochs", "2", "--seed", "3", "--run-id", "art",
-                       "--run-dir", str(runs), "--wandb", "offline"])
+    """A finished offline run, started with a relative --run-dir as a user would."""
+    base, cwd = tmp_path_factory.mktemp("artifacts"), os.getcwd()
+    os.chdir(base)
+    try:
+        code = train.main(["--set", "width=8", "--epochs", "2", "--seed", "3", "--run-id", "art",
+                           "--run-dir", "runs", "--wandb", "offline"])
+    finally:
+        os.chdir(cwd)
     assert code == 0
-    return runs / "art"
+    return base / "runs" / "art"
 
 
 def artifact_records(folder):
@@ -58,7 +63,8 @@ def test_offline_run_records_its_best_then_final_model_as_artifacts(run_folder):
         assert metadata["config"] == config  # the resolved config, as config.json holds it
         contents = {entry.path: entry for entry in record.manifest.contents}
         assert set(contents) == {"model.keras", "config.json"}
-        # Referenced in the run folder, so that `wandb sync` later uploads these very files.
+        # Referenced in the run folder by absolute path, so that `wandb sync`, from anywhere,
+        # uploads these very files.
         assert contents["config.json"].local_path == str(run_folder / "config.json")
         assert contents["config.json"].digest == md5_base64(run_folder / "config.json")
     assert "best" in best.aliases and "seed-3" not in best.aliases

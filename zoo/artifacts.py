@@ -72,8 +72,10 @@ def _log(wandb, run, config, model_path, aliases, metadata):
         config["model"], type="model", metadata={"config": config, **metadata},
         description=f"{metadata['role']} model of run {config['run_id']} ({config['model']} on "
                     f"{config['dataset']}, seed {config['seed']})")
-    # "immutable": referenced in place, not copied, so an offline run folder holds what
-    # `wandb sync` uploads; train.py never rewrites these files after the run.
+    # "immutable": referenced in place (by absolute path, so `wandb sync` may run from any
+    # directory), not copied, so an offline run folder holds what `wandb sync` uploads;
+    # train.py never rewrites these files after the run.
+    model_path = os.path.abspath(model_path)
     artifact.add_file(model_path, name="model.keras", policy="immutable")
     artifact.add_file(os.path.join(os.path.dirname(model_path), "config.json"),
                       name="config.json", policy="immutable")
