@@ -1,7 +1,7 @@
 """W&B model artifacts: what train.py records offline, and create_model(weights=...) reading runs back.
 
 One tiny offline run (width 8, two epochs on digits, seed 3) serves the module; its `.wandb` file
-is read record by record with tests/wandb_records.py.
+is read record by record with tests/wandb_records.py. The tests that start W&B are marked slow.
 """
 
 import base64
@@ -53,6 +53,7 @@ def md5_base64(path):
     return base64.b64encode(hashlib.md5(path.read_bytes()).digest()).decode()
 
 
+@pytest.mark.slow
 def test_offline_run_records_its_best_then_final_model_as_artifacts(run_folder):
     config, metrics = read(run_folder, "config.json"), read(run_folder, "metrics.json")
     best, final = artifact_records(run_folder)
@@ -90,6 +91,7 @@ def test_offline_run_records_its_best_then_final_model_as_artifacts(run_folder):
     assert best_file.local_path == str(run_folder / "best.keras")
 
 
+@pytest.mark.slow
 def test_offline_run_keeps_the_symmetry_metrics(run_folder):
     (path,) = (run_folder / "wandb").glob("offline-run-*-art/run-art.wandb")
     summaries = [record.summary for record in read_records(path)
@@ -98,6 +100,7 @@ def test_offline_run_keeps_the_symmetry_metrics(run_folder):
     assert "symmetry/block0_symmetric" in keys and "weights_sha256" in keys
 
 
+@pytest.mark.slow
 def test_a_failing_artifact_upload_never_stops_training(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ConnectionError("storage said 503")
