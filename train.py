@@ -19,7 +19,6 @@ import copy
 import csv
 import datetime
 import difflib
-import hashlib
 import io
 import json
 import logging
@@ -62,6 +61,7 @@ from wandb.integration.keras import WandbMetricsLogger
 from eqzoo import datasets
 from eqzoo import zoo
 from eqzoo.layers.inspection import symmetry_residuals
+from eqzoo.zoo.artifacts import log_model_artifacts, weights_digest
 
 # ----------------------------------------------------------------------------------------------
 # Defaults: every training setting in one place; the preset supplies the model's own config.
@@ -189,6 +189,8 @@ def build_parser():
                          help="list the presets (matching a wildcard) and exit")
     instead.add_argument("--list-datasets", nargs="?", const="*", metavar="PATTERN",
                          help="list the datasets (matching a wildcard) and exit")
+    instead.add_argument("--card", metavar="NAME",
+                         help="print the preset's model card (Markdown) and exit")
     instead.add_argument("--compare", nargs="+", metavar="RUN_FOLDER",
                          help="print runs side by side and plot their validation curves")
     instead.add_argument("--plot", metavar="PNG", help="where --compare puts its plot "
@@ -514,6 +516,10 @@ def train(argv):
         return 0
     if "compare" in args:
         return compare(args.compare, vars(args).get("plot"))
+    if "card" in args:
+        with setup_errors():
+            print(zoo.model_card(args.card))
+        return 0
 
     with setup_errors():
         config, preset = resolve_config(args)
@@ -634,6 +640,8 @@ def train(argv):
         tests = {key: value for key, value in metrics.items() if key.startswith("test/")}
         wandb_call("log", run.log, {"epoch": summary["epochs_completed"], **tests})
         wandb_call("summary", run.summary.update, summary)
+        wandb_call("model artifacts", log_model_artifacts, run, config, summary, folder,
+                   read_history(history_path))
         wandb_call("finish", run.finish, exit_code=0)
     print("Final: " + "  ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
     symmetry = (f"max |W - W^T| over symmetric layers: {max(residuals.values()):g}" if residuals
@@ -706,14 +714,6 @@ def best_val_loss(history_path):
     """The best val_loss already in a resumed run, so that best.keras only ever improves."""
     values = [float(row["val_loss"]) for row in read_history(history_path) if row.get("val_loss")]
     return min(values, default=None)
-
-
-def weights_digest(model):
-    """SHA-256 of every weight's bytes: equal on all workers of a synchronous run."""
-    digest = hashlib.sha256()
-    for weight in model.weights:
-        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
-    return digest.hexdigest()
 
 
 def write_json(path, data):

@@ -7,6 +7,7 @@
 
 # Importing an architecture module registers its presets.
 from eqzoo.zoo import equivariant, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
+from eqzoo.zoo.cards import model_card
 from eqzoo.zoo.registry import (
     create_model,
     get_preset,
@@ -20,5 +21,6 @@ __all__ = [
     "get_preset",
     "list_architectures",
     "list_models",
+    "model_card",
     "pretrained_weights_path",
 ]

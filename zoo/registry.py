@@ -19,6 +19,8 @@ import inspect
 import os
 import warnings
 
+from eqzoo.zoo.artifacts import EXPECTED_WEIGHTS, load_trained_weights
+
 _ARCHITECTURES = {}
 _PRESETS = {}
 
@@ -79,8 +81,11 @@ def create_model(name, weights=None, **overrides):
 
     Args:
         name: a preset name (see `list_models()`).
-        weights: None for fresh initial weights, or "pretrained" to load the weights file the
-            preset ships (its SHA-256 is checked first).
+        weights: None for fresh initial weights; "pretrained" to load the weights file the
+            preset ships (its SHA-256 is checked first); a run folder "runs/<id>" (its
+            model.keras) or a .keras file that train.py wrote for this preset; or
+            "wandb:ENTITY/PROJECT/NAME:ALIAS", a model artifact train.py logged (online only).
+            Trained weights must come from this preset with the same shapes.
         **overrides: constructor arguments of the preset's architecture.
     """
     preset = get_preset(name)
@@ -92,8 +97,10 @@ def create_model(name, weights=None, **overrides):
             raise ValueError(f"Pretrained weights of '{name}' fit its preset config only. "
                              f"Received overrides: {sorted(overrides)}")
         model.load_weights(pretrained_weights_path(name))
+    elif isinstance(weights, (str, os.PathLike)):
+        load_trained_weights(model, name, weights)
     elif weights is not None:
-        raise ValueError(f"Invalid value for argument `weights`: expected None or 'pretrained'. "
+        raise ValueError(f"Invalid value for argument `weights`: expected {EXPECTED_WEIGHTS}. "
                          f"Received: weights={weights!r}")
     return model
 
@@ -120,6 +127,13 @@ def pretrained_weights_path(name):
 def sha256_of(path):
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
+
+
+def get_architecture(name):
+    """The builder function registered as architecture `name`."""
+    if name not in _ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {name!r}. Known: {sorted(_ARCHITECTURES)}")
+    return _ARCHITECTURES[name]
 
 
 def architecture_arguments(architecture):
