@@ -11,6 +11,7 @@ from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
 from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.fold import fold_to_dense
+from eqzoo.layers.group_averaged import GroupAveraged
 from eqzoo.layers.groups import (
     CyclicGroup,
     DihedralGroup,
@@ -48,6 +49,7 @@ __all__ = [
     "DirectSum",
     "EquivariantDense",
     "FiniteGroup",
+    "GroupAveraged",
     "HopfieldBlock",
     "ImageDihedralGroup",
     "ImageRep",
