@@ -81,6 +81,15 @@ class GroupAveraged(keras.layers.Wrapper):
         """True when every group element is averaged over (the result is then equivariant)."""
         return self.samples is None
 
+    @property
+    def metrics(self):
+        # A wrapped compiled model keeps its own loss and metric trackers; the model that trains
+        # this wrapper compiles its own. Keras skips a nested Model's the same way, but only when
+        # the Model is a direct sublayer: without this they would be reported, never built.
+        if isinstance(self.layer, keras.Model):
+            return list(self._metrics)
+        return super().metrics
+
     def _elements(self):
         if self.samples is not None:
             return self.group.sample(self.samples, seed=self.seed)

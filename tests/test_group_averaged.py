@@ -91,6 +91,12 @@ def test_wrapping_a_trained_model_keeps_its_weights_and_saves(tmp_path):
     assert isinstance(inner, GroupAveraged) and isinstance(inner.layer, keras.Sequential)
     assert inner.rep_in == rep_in and inner.rep_out == rep_out and inner.group == IMAGES
     assert_equivariant(loaded, IMAGES, rep_in, rep_out, atol=1e-5)
+    # The wrapped model is compiled, with its own metrics: training through the wrapper works.
+    model.compile("adam", "mse", metrics=["mae"])  # as a loaded model is: metrics not yet built
+    wrapper.compile("adam", "mse", metrics=["mae"])
+    history = wrapper.fit(x, rng.normal(size=(8, 3)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["mae"][0])
+    assert_equivariant(wrapper, IMAGES, rep_in, rep_out, atol=1e-5)
 
 
 def test_shared_layer_checks():
