@@ -60,6 +60,7 @@ from wandb.integration.keras import WandbMetricsLogger
 
 from eqzoo import datasets
 from eqzoo import zoo
+from eqzoo.layers.equivariance_monitor import EquivarianceMonitor
 from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.zoo.artifacts import log_model_artifacts, weights_digest
 
@@ -452,11 +453,11 @@ def wandb_name(key):
 
 
 class WandbEpochLogger(WandbMetricsLogger):
-    """W&B's Keras logger, with the names train/*, val/*, symmetry/*, time/* against the epoch."""
+    """W&B's Keras logger: train/*, val/*, symmetry/*, equivariance/*, time/* against the epoch."""
 
     def __init__(self):
         super().__init__(log_freq="epoch")
-        for prefix in ("train", "val", "test", "symmetry", "time"):
+        for prefix in ("train", "val", "test", "symmetry", "equivariance", "time"):
             wandb.define_metric(f"{prefix}/*", step_metric="epoch")
 
     def on_epoch_end(self, epoch, logs=None):
@@ -579,11 +580,15 @@ def train(argv):
     print_config(config)
     run = start_wandb(config, folder) if chief else None
 
-    # One fit.
+    # One fit. An equivariant preset's error is measured each epoch on the first validation batch.
+    spec = preset["metadata"].get("equivariance")
+    monitor = spec and EquivarianceMonitor(spec["rep_in"], spec["rep_out"],
+                                           next(iter(splits["val"]))[0])
     history_path = os.path.join(folder, "history.csv")
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         SymmetryAndTime(),
+        *([monitor] if monitor else []),
         keras.callbacks.CSVLogger(history_path, append=True),
         # After the history row: a kill between the two repeats an epoch rather than losing one.
         keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"), double_checkpoint=True),
@@ -630,6 +635,7 @@ def train(argv):
     summary = {
         **metrics,
         **{f"symmetry/{name}": value for name, value in residuals.items()},
+        **(monitor.measure() if monitor else {}),
         "epochs_completed": len(read_history(history_path)),
         "fit_seconds": time.perf_counter() - started,
         "weights_sha256": weights_digest(model),

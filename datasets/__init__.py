@@ -17,7 +17,7 @@ from eqzoo.datasets.registry import (
 )
 
 # Importing the adapters registers their names.
-from eqzoo.datasets import sklearn_sets, synthetic, tfds_sets  # noqa: F401
+from eqzoo.datasets import image_symmetry, sklearn_sets, synthetic, tfds_sets  # noqa: F401
 from eqzoo.datasets import files, images  # noqa: F401
 from eqzoo.datasets.tfds_sets import DatasetNotPreparedError
 

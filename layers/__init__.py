@@ -11,10 +11,12 @@ from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
 from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.fold import fold_to_dense
+from eqzoo.layers.group_averaged import GroupAveraged
 from eqzoo.layers.groups import (
     CyclicGroup,
     DihedralGroup,
     FiniteGroup,
+    ImageDihedralGroup,
     PermutationGroup,
     SymmetricGroup,
     TrivialGroup,
@@ -27,6 +29,7 @@ from eqzoo.layers.representations import (
     ChannelRep,
     DefiningRep,
     DirectSum,
+    ImageRep,
     RegularRep,
     Representation,
     TrivialRep,
@@ -46,7 +49,10 @@ __all__ = [
     "DirectSum",
     "EquivariantDense",
     "FiniteGroup",
+    "GroupAveraged",
     "HopfieldBlock",
+    "ImageDihedralGroup",
+    "ImageRep",
     "PairwiseInteraction",
     "PermutationGroup",
     "PositiveDefiniteDense",

@@ -218,8 +218,66 @@ class TrivialGroup(_NamedPermutationGroup):
         super().__init__(n, [np.arange(n)])
 
 
+class ImageDihedralGroup(PermutationGroup):
+    """The symmetries of an h x w pixel grid, as permutations of its h * w pixels.
+
+    For a square image (h == w) this is D_4, order 8: the rotations by 0, 90, 180 and 270 degrees
+    and the four reflections (`np.rot90` and `np.flip` of the image). A rectangle (h != w) is not
+    mapped onto itself by a quarter turn, so there the group is the subgroup that maps the grid
+    to itself, D_2 of order 4: the identity, the half turn and the two mirror flips.
+
+    Pixels are numbered row-major, `i * w + j`, the layout of an `(h, w)` or `(h, w, c)` image
+    flattened; `(g . x)[k] = x[p[k]]` with `p` the transformed image of the pixel numbers, so a
+    generator acts on an image exactly as `np.rot90` (square) or `np.flip(axis=0)` does.
+
+    Example:
+
+    >>> group = ImageDihedralGroup(8, 8)
+    >>> group.order
+    8
+    >>> image = np.arange(64.0).reshape(8, 8)
+    >>> rotate = group.generator_permutations[0]
+    >>> bool(np.array_equal(image.ravel()[rotate], np.rot90(image).ravel()))
+    True
+    """
+
+    def __init__(self, height, width=None):
+        height = _check_degree("ImageDihedralGroup", height)
+        width = height if width is None else _check_degree("ImageDihedralGroup", width)
+        self.height, self.width = height, width
+        pixels = np.arange(height * width).reshape(height, width)
+        if height == width:
+            generators = [np.rot90(pixels), np.flip(pixels, axis=0)]
+        else:
+            generators = [np.rot90(pixels, 2), np.flip(pixels, axis=0)]
+        super().__init__([g.ravel() for g in generators],
+                         name=f"ImageDihedralGroup({height}, {width})")
+
+    @property
+    def key(self):
+        return (type(self).__name__, self.height, self.width)
+
+    def get_config(self):
+        return {"group": type(self).__name__, "height": self.height, "width": self.width}
+
+    def describe(self, element):
+        p = tuple(np.argmax(np.asarray(element), axis=1).tolist())
+        pixels = np.arange(self.height * self.width).reshape(self.height, self.width)
+        turns = range(4) if self.height == self.width else (0, 2)
+        for k in turns:
+            for flipped in (False, True):
+                moved = np.rot90(pixels, k)
+                if flipped:
+                    moved = np.flip(moved, axis=0)
+                if tuple(moved.ravel().tolist()) == p:
+                    text = f"np.rot90(image, {k})" if k else "image"
+                    return f"np.flip({text}, axis=0)" if flipped else text
+        return super().describe(element)
+
+
 _GROUPS = {cls.__name__: cls for cls in (
-    FiniteGroup, PermutationGroup, SymmetricGroup, CyclicGroup, DihedralGroup, TrivialGroup)}
+    FiniteGroup, PermutationGroup, SymmetricGroup, CyclicGroup, DihedralGroup, TrivialGroup,
+    ImageDihedralGroup)}
 
 
 def group_from_config(config):
@@ -234,6 +292,8 @@ def group_from_config(config):
         )
     if "n" in config:
         return _GROUPS[name](config["n"])
+    if "height" in config:
+        return _GROUPS[name](config["height"], config["width"])
     return _GROUPS[name](config["generators"], name=config.get("name"))
 
 

@@ -192,6 +192,41 @@ class ChannelRep(Representation):
         return {"rep": "ChannelRep", "base": self.base.get_config(), "channels": self.num_channels}
 
 
+class ImageRep(ChannelRep):
+    """The pixels of an `(height, width, channels)` image, moved by a group of the pixel grid.
+
+    The same matrices as `DefiningRep(group).channels(channels)` (pixels row-major, channels
+    innermost), laid out as the image itself, so `act`, `equivariance_error` and `GroupAveraged`
+    take `(batch, height, width, channels)` batches, e.g. digits' `(batch, 8, 8, 1)`.
+
+    Example:
+
+    >>> from layers.groups import ImageDihedralGroup
+    >>> ImageRep(ImageDihedralGroup(8, 8), channels=1).shape
+    (8, 8, 1)
+    """
+
+    def __init__(self, group, channels=1):
+        if not hasattr(group, "height") or not hasattr(group, "width"):
+            raise ValueError(
+                "ImageRep needs a group acting on an image's pixel grid, e.g. "
+                f"ImageDihedralGroup(8, 8). Received: {group!r}"
+            )
+        super().__init__(DefiningRep(group), channels)
+        self.shape = (group.height, group.width, self.num_channels)
+
+    @property
+    def key(self):
+        return ("ImageRep", self.group.key, self.num_channels)
+
+    def __repr__(self):
+        return f"ImageRep({self.group!r}, channels={self.num_channels})"
+
+    def get_config(self):
+        return {"rep": "ImageRep", "group": self.group.get_config(),
+                "channels": self.num_channels}
+
+
 class DirectSum(Representation):
     """`rho_1(g) (+) rho_2(g) (+) ...`: block diagonal, the summands' features concatenated."""
 
@@ -244,11 +279,13 @@ def rep_from_config(config):
         return DirectSum(*[rep_from_config(c) for c in config["summands"]])
     if name == "TrivialRep":
         return TrivialRep(group_from_config(config["group"]), config["dim"])
+    if name == "ImageRep":
+        return ImageRep(group_from_config(config["group"]), config["channels"])
     if name in ("DefiningRep", "RegularRep"):
         return {"DefiningRep": DefiningRep, "RegularRep": RegularRep}[name](
             group_from_config(config["group"]))
     raise ValueError(
         "Unknown representation config: expected a Representation or a dict with 'rep' one of "
-        f"['ChannelRep', 'DefiningRep', 'DirectSum', 'RegularRep', 'TrivialRep']. "
+        f"['ChannelRep', 'DefiningRep', 'DirectSum', 'ImageRep', 'RegularRep', 'TrivialRep']. "
         f"Received: {config!r}"
     )

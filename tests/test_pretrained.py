@@ -8,13 +8,33 @@ import pytest
 from eqzoo import datasets
 from eqzoo import train
 from eqzoo import zoo
+from eqzoo.layers.equivariance import assert_equivariant
+from eqzoo.layers.representations import rep_from_config
 from eqzoo.zoo import registry
 
 SHIPPED = [name for name in zoo.list_models() if zoo.get_preset(name)["metadata"].get("weights")]
+EQUIVARIANT = [name for name in SHIPPED
+               if zoo.get_preset(name)["metadata"]["constraint"] == "equivariant"]
 
 
 def test_the_embedded_presets_ship_weights():
-    assert {"symmetric_mlp_digits", "tied_autoencoder_digits", "pairwise_wine"} <= set(SHIPPED)
+    assert {"symmetric_mlp_digits", "tied_autoencoder_digits", "pairwise_wine",
+            "d4_invariant_digits"} <= set(SHIPPED)
+    assert EQUIVARIANT, "at least one shipped preset is equivariant"
+
+
+@pytest.mark.parametrize("name", EQUIVARIANT)
+def test_shipped_equivariant_weights_are_equivariant_when_loaded(name):
+    metadata = zoo.get_preset(name)["metadata"]
+    rep_in = rep_from_config(metadata["equivariance"]["rep_in"])
+    rep_out = rep_from_config(metadata["equivariance"]["rep_out"])
+    model = zoo.create_model(name, weights="pretrained")
+    _, _, test, _ = datasets.load(metadata["weights"]["dataset"], batch_size=64,
+                                  seed=metadata["weights"]["seed"])
+    real = next(iter(test))[0].numpy()
+    for inputs in (real, None):  # test examples, then standard normal draws
+        assert_equivariant(model, rep_in.group, rep_in, rep_out, n_samples=16, atol=1e-4,
+                           inputs=inputs)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
