@@ -7,6 +7,7 @@
 
 # Importing an architecture module registers its presets.
 from eqzoo.zoo import equivariant, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
+from eqzoo.zoo.export import ExportVerificationError, export_model
 from eqzoo.zoo.registry import (
     create_model,
     get_preset,
@@ -16,7 +17,9 @@ from eqzoo.zoo.registry import (
 )
 
 __all__ = [
+    "ExportVerificationError",
     "create_model",
+    "export_model",
     "get_preset",
     "list_architectures",
     "list_models",
