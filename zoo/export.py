@@ -69,19 +69,21 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
 
     Raises:
         ValueError: a bad format, path or model, before anything is written.
-        ExportVerificationError: the artifact could not be served, its serving process imported
-            eqzoo, or its outputs or equivariance are off by more than the tolerance.
+        ExportVerificationError: the artifact could not be converted or served, its serving
+            process imported eqzoo, or its outputs or equivariance are off by more than the
+            tolerance. An artifact that was served stays for inspection, and its export.json
+            records the numbers with `"passed": false`.
     """
     if format not in FORMATS:
         raise ValueError(f"Invalid value for argument `format`: expected one of "
                          f"{sorted(FORMATS)}. Received: format={format!r}")
     path = os.path.abspath(os.fspath(path))
     _check_path(path, format)
+    folded = fold_to_dense(model)  # refuses what is not a built Functional or Sequential model
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ValueError(f"export_model serves models with one input and one output. Received "
                          f"{model.name!r} with {len(model.inputs)} inputs and "
                          f"{len(model.outputs)} outputs.")
-    folded = fold_to_dense(model)
     custom = sorted({f"{layer.name} ({type(layer).__name__})" for layer in _leaves(folded)
                      if not type(layer).__module__.startswith("keras")})
     if format == "keras" and custom:
@@ -259,9 +261,13 @@ def _serve(path, format, batch, timeout):
             source = f.read()
         # The source runs with `-c` from the scratch folder: neither eqzoo's folders nor the
         # caller's working directory are on the serving process's import path.
-        done = subprocess.run([sys.executable, "-c", source, files["request.json"]], cwd=scratch,
-                              capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        try:
+            done = subprocess.run([sys.executable, "-c", source, files["request.json"]],
+                                  cwd=scratch, capture_output=True, text=True, timeout=timeout,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        except subprocess.TimeoutExpired:
+            raise ExportVerificationError(f"Serving the {format} artifact {path} in a fresh "
+                                          f"process took more than {timeout} s.") from None
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
             raise ExportVerificationError(f"The {format} artifact {path} could not be served in "
