@@ -744,6 +744,8 @@ EXPORT_EXAMPLES = 256  # validation examples the artifact is compared on
 
 
 def export_run(folder, export_format, export_dir=None):
+    """Exports a run's model.keras with `zoo.export_model`, checked on the run's own validation
+    split (same dataset, options and seed); a mismatch is exit code 1, a bad request 2."""
     if folder is None:
         raise UsageError("--format and --export-dir go with --export RUN_FOLDER.")
     if export_format not in EXPORT_FORMATS:
@@ -758,7 +760,7 @@ def export_run(folder, export_format, export_dir=None):
         lacks = f"config.json lacks {missing}" if missing else "it has no model.keras"
         raise UsageError(f"--export: {folder} is not a finished train.py run ({lacks}).")
     with setup_errors():
-        model = keras.saving.load_model(model_path)
+        model = keras.saving.load_model(model_path, compile=False)
         _, val_split, _, _ = datasets.load(
             config["dataset"], batch_size=EXPORT_EXAMPLES, seed=config["seed"],
             reconstruction=config["task"] == "reconstruction", data_dir=config["data_dir"],

@@ -100,7 +100,8 @@ def test_a_broken_fold_is_caught_with_the_amount(tmp_path, monkeypatch):
     assert expected > 1e-3 and expected_equivariance > 1e-3
 
     path = tmp_path / "model.keras"
-    with pytest.raises(zoo.ExportVerificationError, match="differs from the trained model") as caught:
+    with pytest.raises(zoo.ExportVerificationError,
+                       match="differs from the trained model") as caught:
         zoo.export_model(model, path, "keras", validation_inputs=x, preset=name, verbose=False)
     report = read_report(tmp_path)
     message = str(caught.value)

@@ -130,7 +130,8 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
         scale = float(np.max(np.abs(trained[:len(probe)])))
         report["equivariance"] = {
             "group": repr(reps[0].group), "rep_in": repr(reps[0]), "rep_out": repr(reps[1]),
-            "examples": len(probe), "group_elements": len(moved) // len(probe),
+            "examples": len(probe),
+            "group_elements": len(moved) // len(probe) - 1,  # moved starts with x itself
             "exported": exported_equivariance, "trained": trained_equivariance,
             "allowed": atol + rtol * scale}
     failures = _failures(report)
