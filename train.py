@@ -196,6 +196,12 @@ def build_parser():
                          help="print runs side by side and plot their validation curves")
     instead.add_argument("--plot", metavar="PNG", help="where --compare puts its plot "
                          "(default: compare.png beside the first run folder)")
+    instead.add_argument("--export", metavar="RUN_FOLDER", help="export a finished run's model "
+                         "for serving and verify it on the run's validation split (see --format)")
+    instead.add_argument("--format", dest="export_format", metavar="FORMAT",
+                         help=f"what --export writes: {' | '.join(EXPORT_FORMATS)}")
+    instead.add_argument("--export-dir", dest="export_dir", metavar="DIR",
+                         help="where --export writes (default: RUN_FOLDER/export/FORMAT)")
     return p
 
 
@@ -521,6 +527,9 @@ def train(argv):
         with setup_errors():
             print(zoo.model_card(args.card))
         return 0
+    if "export" in args or "export_format" in args or "export_dir" in args:
+        return export_run(vars(args).get("export"), vars(args).get("export_format"),
+                          vars(args).get("export_dir"))
 
     with setup_errors():
         config, preset = resolve_config(args)
@@ -734,6 +743,49 @@ def warn(message):
 
 def first_line(error):
     return (str(error).strip() or type(error).__name__).splitlines()[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# Exporting a finished run for serving, verified against it on its own validation split
+# ----------------------------------------------------------------------------------------------
+EXPORT_FORMATS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite"}
+EXPORT_EXAMPLES = 256  # validation examples the artifact is compared on
+
+
+def export_run(folder, export_format, export_dir=None):
+    """Exports a run's model.keras with `zoo.export_model`, checked on the run's own validation
+    split (same dataset, options and seed); a mismatch is exit code 1, a bad request 2."""
+    if folder is None:
+        raise UsageError("--format and --export-dir go with --export RUN_FOLDER.")
+    if export_format not in EXPORT_FORMATS:
+        given = "none" if export_format is None else f"--format {export_format}"
+        raise UsageError(f"--export needs --format {' | '.join(EXPORT_FORMATS)}. "
+                         f"Received: {given}")
+    config = read_json(os.path.join(folder, "config.json"), "--export")
+    missing = [key for key in ("model", "dataset", "dataset_options", "seed", "task", "data_dir")
+               if key not in config]
+    model_path = os.path.join(folder, "model.keras")
+    if missing or not os.path.isfile(model_path):
+        lacks = f"config.json lacks {missing}" if missing else "it has no model.keras"
+        raise UsageError(f"--export: {folder} is not a finished train.py run ({lacks}).")
+    with setup_errors():
+        model = keras.saving.load_model(model_path, compile=False)
+        _, val_split, _, _ = datasets.load(
+            config["dataset"], batch_size=EXPORT_EXAMPLES, seed=config["seed"],
+            reconstruction=config["task"] == "reconstruction", data_dir=config["data_dir"],
+            **config["dataset_options"])
+        inputs = next(iter(val_split))[0].numpy()
+        path = os.path.join(export_dir or os.path.join(folder, "export", export_format),
+                            EXPORT_FORMATS[export_format])
+        try:
+            zoo.export_model(model, path, export_format, validation_inputs=inputs,
+                             preset=config["model"], metadata={
+                                 "run": os.path.abspath(folder), "dataset": config["dataset"],
+                                 "inputs": f"the first {len(inputs)} of its validation split"})
+        except zoo.ExportVerificationError as error:
+            print(f"train.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+            return EXIT_FAILED
+    return 0
 
 
 # ----------------------------------------------------------------------------------------------

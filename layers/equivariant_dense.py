@@ -186,16 +186,30 @@ class EquivariantDense(StructuredDense):
             return super().to_dense()
         out = self._output_shape()
         equation = "...ia,iajb->...jb" if len(out) == 2 else "...ia,iaj->...j"
+        bias_axes = equation[-len(out):] if self.use_bias else None
+        if self.use_bias and len(out) == 2 and self._bias_same_at_every_point():
+            # One bias per channel, broadcast over the points: exact, and TFLite's converter
+            # rejects a bias over (points, 1) ("'tf.Transpose' op x should be of the same rank").
+            bias_axes = "b"
         dense = keras.layers.EinsumDense(
             equation, output_shape=out, activation=self.activation, name=self.name,
-            bias_axes=equation[-len(out):] if self.use_bias else None, dtype=self.dtype_policy,
+            bias_axes=bias_axes, dtype=self.dtype_policy,
         )
         dense.build((None,) + self.rep_in.shape)
         weights = [ops.convert_to_numpy(self.kernel).reshape(self.rep_in.shape + out)]
         if self.use_bias:
-            weights.append(ops.convert_to_numpy(self.bias).reshape(out))
+            bias = ops.convert_to_numpy(self.bias).reshape(out)
+            weights.append(bias[0] if bias_axes == "b" else bias)
         dense.set_weights(weights)
         return dense
+
+    def _bias_same_at_every_point(self):
+        """Whether every invariant bias of a points-with-channels output is equal at all points
+        (a group transitive on the points), so the bias is one value per channel."""
+        if self.bias_basis.dim == 0:  # no invariant vector: the bias is 0 everywhere
+            return True
+        vectors = self.bias_basis.dense().reshape((self.bias_basis.dim,) + self.rep_out.shape)
+        return bool(np.all(vectors == vectors[:, :1]))
 
     def get_config(self):
         config = super().get_config()

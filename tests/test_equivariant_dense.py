@@ -307,6 +307,19 @@ def test_set_kernel_and_fold_to_dense():
     assert isinstance(fold_to_dense(flat_model).layers[0], keras.layers.Dense)
 
 
+@pytest.mark.parametrize("group, bias_shape", [(C5, (1,)), (TrivialGroup(5), (5, 1))])
+def test_fold_keeps_one_bias_per_channel_when_the_group_moves_every_point(group, bias_shape):
+    """A transitive group's invariant bias is equal at every point: the fold stores it per
+    channel (which TFLite's converter needs for one output channel); otherwise per point."""
+    layer = EquivariantDense(points(group, 2), points(group, 1), bias_initializer="random_normal")
+    model = keras.Sequential([keras.Input((5, 2)), layer])
+    folded = fold_to_dense(model)
+    assert tuple(folded.layers[0].bias.shape) == bias_shape
+    x = np.random.default_rng(0).normal(size=(3, 5, 2)).astype("float32")
+    np.testing.assert_allclose(folded(x), model(x), atol=1e-6)
+    assert len(set(np.asarray(layer.bias).tolist())) == (1 if bias_shape == (1,) else 5)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: EquivariantDense(points(C5))(np.ones((2, 4), "float32")),
      r"trailing shape is \(5,\). Received: input_shape=\(2, 4\)"),

@@ -8,6 +8,7 @@
 # Importing an architecture module registers its presets.
 from eqzoo.zoo import equivariant, image, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
 from eqzoo.zoo.cards import model_card
+from eqzoo.zoo.export import ExportVerificationError, export_model
 from eqzoo.zoo.registry import (
     create_model,
     get_preset,
@@ -17,7 +18,9 @@ from eqzoo.zoo.registry import (
 )
 
 __all__ = [
+    "ExportVerificationError",
     "create_model",
+    "export_model",
     "get_preset",
     "list_architectures",
     "list_models",

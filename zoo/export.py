@@ -1,0 +1,346 @@
+"""Export for serving, verified: fold, write, reload in a fresh process without eqzoo, compare.
+
+    from eqzoo import zoo
+    report = zoo.export_model(model, "export/model.tflite", "tflite",
+                              validation_inputs=x_val, preset="deepsets_set_sum")
+
+`export_model` folds every structured layer into a plain `Dense` (`fold_to_dense`), writes the
+artifact atomically, then serves it in a fresh Python process that does not import eqzoo, with
+the runtime a server would use: `keras.saving.load_model` (.keras), `tf.saved_model.load` and
+its `serving_default` signature (SavedModel), `tf.lite.Interpreter` (.tflite). Its outputs on the
+validation inputs are compared with the trained, unfolded model's; for an equivariant model the
+equivariance error `max |f(rho_in(g) x) - rho_out(g) f(x)|` is measured again on the artifact's
+own outputs. The numbers go to `export.json` in the artifact's folder and are printed; a
+mismatch above tolerance raises `ExportVerificationError` saying by how much.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import keras
+import numpy as np
+
+from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.layers.equivariance import equivariance_error
+from eqzoo.layers.fold import fold_to_dense
+from eqzoo.layers.representations import Representation, rep_from_config
+from eqzoo.layers.structured_dense import StructuredDense
+from eqzoo.zoo.registry import get_preset
+
+# Format -> the artifact's file-name ending (a SavedModel is a folder) and the serving runtime.
+FORMATS = {"keras": ".keras", "saved_model": "", "tflite": ".tflite"}
+REPORT_NAME = "export.json"
+RANDOM_INPUTS = 64  # validation inputs drawn when none are given
+PROBE_INPUTS = 8  # validation inputs whose transformed copies measure equivariance
+_SERVING_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_serving_process.py")
+
+
+class ExportVerificationError(RuntimeError):
+    """The exported artifact does not serve what the trained model computes."""
+
+
+def export_model(model, path, format, *, validation_inputs=None, preset=None, equivariance=None,
+                 atol=1e-5, rtol=1e-5, n_samples=8, metadata=None, timeout=600, verbose=True):
+    """Folds, writes and verifies a serving artifact of `model`; returns the verification report.
+
+    Args:
+        model: a built Functional or Sequential Keras model with one input and one output.
+        path: the artifact: `*.keras` for "keras", `*.tflite` for "tflite", a folder for
+            "saved_model". Its folder receives `export.json`.
+        format: "keras", "saved_model" or "tflite".
+        validation_inputs: a numpy batch of the model's inputs; None draws 64 standard normal
+            examples (seed 0).
+        preset: the zoo preset the model was built from; when its metadata names representations
+            (equivariant presets), the artifact's equivariance error is measured.
+        equivariance: `(rep_in, rep_out)` to measure instead, for a model outside the zoo.
+        atol, rtol: an output or equivariance error passes when it is at most
+            `atol + rtol * max |trained output|`.
+        n_samples: group elements sampled for the equivariance error, on top of the generators.
+        metadata: extra JSON-able facts recorded in export.json (e.g. the run it came from).
+        timeout: seconds the serving process may take.
+        verbose: print the numbers.
+
+    Returns:
+        The report written to export.json: errors, tolerance, runtime, equivariance, `passed`.
+
+    Raises:
+        ValueError: a bad format, path or model, before anything is written.
+        ExportVerificationError: the artifact could not be converted or served, its serving
+            process imported eqzoo, or its outputs or equivariance are off by more than the
+            tolerance. An artifact that was served stays for inspection, and its export.json
+            records the numbers with `"passed": false`.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"Invalid value for argument `format`: expected one of "
+                         f"{sorted(FORMATS)}. Received: format={format!r}")
+    path = os.path.abspath(os.fspath(path))
+    _check_path(path, format)
+    folded = fold_to_dense(model)  # refuses what is not a built Functional or Sequential model
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(f"export_model serves models with one input and one output. Received "
+                         f"{model.name!r} with {len(model.inputs)} inputs and "
+                         f"{len(model.outputs)} outputs.")
+    custom = sorted({f"{layer.name} ({type(layer).__name__})" for layer in _leaves(folded)
+                     if not type(layer).__module__.startswith("keras")})
+    if format == "keras" and custom:
+        raise ValueError(f"Format 'keras' needs plain Keras layers after folding, to load without "
+                         f"eqzoo, but {model.name!r} keeps {', '.join(custom)}. Export it as "
+                         f"'saved_model' or 'tflite', which serve the traced computation.")
+    x, source = _validation_inputs(model, validation_inputs)
+    reps = _representations(model, preset, equivariance)
+
+    trained = _predict(model, x)
+    probe = moved = None
+    if reps is not None:
+        probe = x[:PROBE_INPUTS]
+        recorder = _Recorder(lambda batch: _predict(model, batch))
+        trained_equivariance = equivariance_error(recorder, reps[0].group, *reps,
+                                                  n_samples=n_samples, inputs=probe)
+        moved = recorder.inputs
+    batch = x if moved is None else np.concatenate([x, moved.astype(x.dtype)])
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _write_atomically(folded, path, format)
+    served, process = _serve(path, format, batch, timeout)
+
+    report = {
+        "format": format,
+        "artifact": path,
+        "model": model.name,
+        "preset": preset,
+        "runtime": process.pop("runtime"),
+        "serving_process": process,
+        "folded_layers": [layer.name for layer in _leaves(model)
+                          if isinstance(layer, (StructuredDense, DenseTranspose))],
+        "other_custom_layers": custom,
+        "validation_inputs": {"examples": len(x), "shape": list(x.shape[1:]), "source": source},
+        "tolerance": {"atol": atol, "rtol": rtol},
+        **_output_errors(served[:len(x)], trained, atol, rtol),
+        "equivariance": None,
+        **({"metadata": metadata} if metadata else {}),
+    }
+    if reps is not None:
+        exported_equivariance = equivariance_error(
+            _Replay(moved, served[len(x):]), reps[0].group, *reps, n_samples=n_samples,
+            inputs=probe)
+        scale = float(np.max(np.abs(trained[:len(probe)])))
+        report["equivariance"] = {
+            "group": repr(reps[0].group), "rep_in": repr(reps[0]), "rep_out": repr(reps[1]),
+            "examples": len(probe),
+            "group_elements": len(moved) // len(probe) - 1,  # moved starts with x itself
+            "exported": exported_equivariance, "trained": trained_equivariance,
+            "allowed": atol + rtol * scale}
+    failures = _failures(report)
+    report["passed"] = not failures
+    report_path = os.path.join(os.path.dirname(path), REPORT_NAME)
+    _write_json_atomically(report_path, report)
+    if verbose:
+        _print(report, report_path)
+    if failures:
+        raise ExportVerificationError(f"{' '.join(failures)} Numbers: {report_path}")
+    return report
+
+
+def _check_path(path, format):
+    ending = FORMATS[format]
+    if ending and not path.endswith(ending):
+        raise ValueError(f"A {format!r} artifact is a file ending in {ending!r}. "
+                         f"Received: path={path!r}")
+    if ending and os.path.isdir(path):
+        raise ValueError(f"A {format!r} artifact is a file, but {path!r} is a folder.")
+    if not ending and os.path.isfile(path):
+        raise ValueError(f"A 'saved_model' artifact is a folder, but {path!r} is a file.")
+
+
+def _validation_inputs(model, inputs):
+    shape, dtype = tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype
+    if inputs is None:
+        draw = np.random.default_rng(0).normal(size=(RANDOM_INPUTS,) + shape)
+        return draw.astype(dtype), f"{RANDOM_INPUTS} standard normal examples, seed 0"
+    x = np.asarray(inputs)
+    if x.ndim != len(shape) + 1 or x.shape[1:] != shape or len(x) == 0:
+        raise ValueError(f"validation_inputs must be a non-empty batch of shape (N, "
+                         f"{', '.join(map(str, shape))}) for {model.name!r}. Received shape "
+                         f"{x.shape}.")
+    return x.astype(dtype), "given by the caller"
+
+
+def _representations(model, preset, equivariance):
+    if preset is not None and equivariance is not None:
+        raise ValueError("Pass `preset` or `equivariance`, not both. Received: "
+                         f"preset={preset!r}, equivariance={equivariance!r}")
+    if preset is not None:
+        spec = get_preset(preset)["metadata"].get("equivariance")
+        if spec is None:
+            return None
+        equivariance = (rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"]))
+    if equivariance is None:
+        return None
+    if (len(equivariance) != 2
+            or not all(isinstance(rep, Representation) for rep in equivariance)):
+        raise ValueError(f"`equivariance` must be a pair (rep_in, rep_out) of Representations. "
+                         f"Received: {equivariance!r}")
+    shape = tuple(model.inputs[0].shape[1:])
+    if tuple(equivariance[0].shape) != shape:
+        raise ValueError(f"The representation {equivariance[0]!r} acts on inputs of shape "
+                         f"{tuple(equivariance[0].shape)}, but {model.name!r} takes {shape}: "
+                         "its equivariance cannot be measured with it.")
+    return tuple(equivariance)
+
+
+def _predict(model, x):
+    return np.asarray(keras.ops.convert_to_numpy(model(x, training=False)), dtype="float64")
+
+
+class _Recorder:
+    """Calls `f` and keeps the batch it was called with: the transformed copies of the probe."""
+
+    def __init__(self, f):
+        self.f, self.inputs = f, None
+
+    def __call__(self, x):
+        self.inputs = np.array(x)
+        return self.f(x)
+
+
+class _Replay:
+    """Answers the recorded batch with the serving process's outputs for it."""
+
+    def __init__(self, inputs, outputs):
+        self.inputs, self.outputs = inputs, outputs
+
+    def __call__(self, x):
+        if not np.array_equal(np.asarray(x), self.inputs):
+            raise RuntimeError("equivariance_error asked for other inputs than it recorded.")
+        return self.outputs
+
+
+def _write_atomically(folded, path, format):
+    """Writes into a scratch folder beside `path`, then renames: no half-written artifact."""
+    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
+    try:
+        staged = os.path.join(staging, os.path.basename(path))
+        if format == "keras":
+            folded.save(staged)
+        elif format == "saved_model":
+            folded.export(staged, format="tf_saved_model", verbose=False)
+        else:
+            import tensorflow as tf
+
+            saved_model = os.path.join(staging, "saved_model")
+            folded.export(saved_model, format="tf_saved_model", verbose=False)
+            try:
+                flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
+            except Exception as error:  # the converter's ConverterError, with MLIR locations
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise ExportVerificationError(
+                    f"TFLite could not convert {folded.name!r}: {reason.rsplit('): ', 1)[-1]}"
+                ) from None
+            with open(staged, "wb") as f:
+                f.write(flatbuffer)
+        if os.path.isdir(path):  # a folder cannot be replaced in one rename: move the old aside
+            os.replace(path, os.path.join(staging, "replaced"))
+        os.replace(staged, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _serve(path, format, batch, timeout):
+    """The artifact's outputs on `batch`, computed by a fresh process that never imports eqzoo."""
+    with tempfile.TemporaryDirectory(prefix="eqzoo-serve-") as scratch:
+        files = {name: os.path.join(scratch, name)
+                 for name in ("inputs.npy", "outputs.npy", "report.json", "request.json")}
+        np.save(files["inputs.npy"], batch)
+        with open(files["request.json"], "w") as f:
+            json.dump({"format": format, "artifact": path, "inputs": files["inputs.npy"],
+                       "outputs": files["outputs.npy"], "report": files["report.json"]}, f)
+        with open(_SERVING_SCRIPT) as f:
+            source = f.read()
+        # The source runs with `-c` from the scratch folder: neither eqzoo's folders nor the
+        # caller's working directory are on the serving process's import path.
+        try:
+            done = subprocess.run([sys.executable, "-c", source, files["request.json"]],
+                                  cwd=scratch, capture_output=True, text=True, timeout=timeout,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        except subprocess.TimeoutExpired:
+            raise ExportVerificationError(f"Serving the {format} artifact {path} in a fresh "
+                                          f"process took more than {timeout} s.") from None
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+            raise ExportVerificationError(f"The {format} artifact {path} could not be served in "
+                                          f"a fresh process: {lines[-1]}")
+        with open(files["report.json"]) as f:
+            process = json.load(f)
+        outputs = np.load(files["outputs.npy"]).astype("float64")
+    return outputs, process
+
+
+def _output_errors(served, trained, atol, rtol):
+    scale = float(np.max(np.abs(trained), initial=0.0))
+    if served.shape != trained.shape:
+        raise ExportVerificationError(f"The artifact's outputs have shape {served.shape[1:]}, the "
+                                      f"trained model's {trained.shape[1:]}.")
+    with np.errstate(invalid="ignore"):
+        error = float(np.max(np.abs(served - trained), initial=0.0))
+    error = error if np.isfinite(error) else float("inf")
+    return {"max_abs_error": error,
+            "relative_error": error / scale if scale > 0 else (0.0 if error == 0 else np.inf),
+            "max_abs_trained_output": scale, "allowed_error": atol + rtol * scale}
+
+
+def _failures(report):
+    failures = []
+    if report["serving_process"]["eqzoo_modules"]:
+        failures.append(f"The serving process imported {report['serving_process']['eqzoo_modules']}"
+                        ": the artifact is not self-contained.")
+    if not report["max_abs_error"] <= report["allowed_error"]:
+        failures.append(
+            f"The exported {report['format']} artifact differs from the trained model by "
+            f"max |exported - trained| = {report['max_abs_error']:.3g} (relative "
+            f"{report['relative_error']:.3g}) on {report['validation_inputs']['examples']} "
+            f"validation inputs, more than the allowed {report['allowed_error']:.3g}.")
+    equivariance = report["equivariance"]
+    if equivariance and not equivariance["exported"] <= equivariance["allowed"]:
+        failures.append(
+            f"The exported artifact's equivariance error under {equivariance['group']} is "
+            f"{equivariance['exported']:.3g} (the trained model's: "
+            f"{equivariance['trained']:.3g}), more than the allowed {equivariance['allowed']:.3g}.")
+    return failures
+
+
+def _print(report, report_path):
+    verdict = "verified" if report["passed"] else "FAILED verification"
+    print(f"Export {verdict}: {report['artifact']} ({report['format']}), served by "
+          f"{report['runtime']} in a fresh process without eqzoo")
+    print(f"  outputs on {report['validation_inputs']['examples']} validation inputs: "
+          f"max |exported - trained| = {report['max_abs_error']:.3g}, relative "
+          f"{report['relative_error']:.3g}, allowed {report['allowed_error']:.3g}")
+    equivariance = report["equivariance"]
+    if equivariance:
+        print(f"  equivariance under {equivariance['group']}: exported "
+              f"{equivariance['exported']:.3g}, trained {equivariance['trained']:.3g}, "
+              f"allowed {equivariance['allowed']:.3g}")
+    print(f"  numbers: {report_path}")
+
+
+def _write_json_atomically(path, data):
+    staged = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(staged, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+        os.replace(staged, path)
+    except BaseException:
+        if os.path.exists(staged):
+            os.unlink(staged)
+        raise
+
+
+def _leaves(model):
+    return [layer for layer in model._flatten_layers(include_self=False)
+            if not isinstance(layer, keras.Model)]
+
