@@ -51,55 +51,6 @@ def _native_stderr_muted():
         os.close(saved)
 
 
-# NumPy, TensorFlow, Keras, W&B and the zoo (which imports Keras) take seconds to import: they come in
-# through `import_training_stack()`, once the command line has been checked and there is work.
-TRAINING_STACK = ("np", "tf", "keras", "wandb", "WandbMetricsLogger", "datasets", "zoo",
-                  "symmetry_residuals", "TASK_LOSS_AND_METRICS", "OPTIMIZERS")
-
-
-def import_training_stack():
-    """Imports NumPy, TensorFlow, Keras, W&B, the datasets and the zoo into this module."""
-    global np, tf, keras, wandb, WandbMetricsLogger, datasets, zoo, symmetry_residuals
-    global TASK_LOSS_AND_METRICS, OPTIMIZERS
-    if "OPTIMIZERS" in globals():
-        return
-    import numpy as np
-
-    with _native_stderr_muted():
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # later C++ logs do obey it
-        import tensorflow as tf
-    import keras
-    import wandb
-    from wandb.integration.keras import WandbMetricsLogger
-
-    from eqzoo import datasets
-    from eqzoo import zoo
-    from eqzoo.layers.inspection import symmetry_residuals
-
-    # tensorflow-datasets warns through absl about what the refusals say in one line.
-    logging.getLogger("absl").setLevel(logging.ERROR)
-    # The task decides loss and metrics. Classification heads output logits.
-    TASK_LOSS_AND_METRICS = {
-        "classification": (lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           ["accuracy"]),
-        "regression": (keras.losses.MeanSquaredError, ["mae"]),
-        "reconstruction": (keras.losses.MeanSquaredError, ["mae"]),
-    }
-    OPTIMIZERS = {
-        "adam": lambda learning_rate: keras.optimizers.Adam(learning_rate),
-        "adamw": lambda learning_rate: keras.optimizers.AdamW(learning_rate),
-        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
-    }
-
-
-def __getattr__(name):
-    """`train.wandb`, `from eqzoo.train import OPTIMIZERS`: the stack, imported on first use."""
-    if name in TRAINING_STACK:
-        import_training_stack()
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 # ----------------------------------------------------------------------------------------------
 # Defaults: every training setting in one place; the preset supplies the model's own config.
 # ----------------------------------------------------------------------------------------------
@@ -149,10 +100,59 @@ WANDB_ENV_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
 LOAD_ARGUMENTS = {"name": "--dataset", "batch_size": "--batch-size", "seed": "--seed",
                   "reconstruction": "the preset's task", "data_dir": "--data-dir",
                   "download": "--download"}
-# Bytes held per trainable parameter: float32 weight, gradient and Adam's two moments.
-TRAINING_BYTES_PER_PARAMETER = 16
 WANDB_INIT_TIMEOUT = float(os.environ.get("EQZOO_WANDB_INIT_TIMEOUT", 20))
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+# ----------------------------------------------------------------------------------------------
+# The training stack: NumPy, TensorFlow, Keras, W&B and the zoo (which imports Keras) take seconds
+# to import, so they come in once the command line has been checked and there is work to do.
+# ----------------------------------------------------------------------------------------------
+TRAINING_STACK = ("np", "tf", "keras", "wandb", "WandbMetricsLogger", "datasets", "zoo",
+                  "symmetry_residuals", "TASK_LOSS_AND_METRICS", "OPTIMIZERS")
+
+
+def import_training_stack():
+    """Imports NumPy, TensorFlow, Keras, W&B, the datasets and the zoo into this module."""
+    global np, tf, keras, wandb, WandbMetricsLogger, datasets, zoo, symmetry_residuals
+    global TASK_LOSS_AND_METRICS, OPTIMIZERS
+    if "OPTIMIZERS" in globals():
+        return
+    import numpy as np
+
+    with _native_stderr_muted():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # later C++ logs do obey it
+        import tensorflow as tf
+    import keras
+    import wandb
+    from wandb.integration.keras import WandbMetricsLogger
+
+    from eqzoo import datasets
+    from eqzoo import zoo
+    from eqzoo.layers.inspection import symmetry_residuals
+
+    # tensorflow-datasets warns through absl about what the refusals say in one line.
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    # The task decides loss and metrics. Classification heads output logits.
+    TASK_LOSS_AND_METRICS = {
+        "classification": (lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                           ["accuracy"]),
+        "regression": (keras.losses.MeanSquaredError, ["mae"]),
+        "reconstruction": (keras.losses.MeanSquaredError, ["mae"]),
+    }
+    OPTIMIZERS = {
+        "adam": lambda learning_rate: keras.optimizers.Adam(learning_rate),
+        "adamw": lambda learning_rate: keras.optimizers.AdamW(learning_rate),
+        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
+    }
+
+
+def __getattr__(name):
+    """`train.wandb`, `from eqzoo.train import OPTIMIZERS`: the stack, imported on first use."""
+    if name in TRAINING_STACK:
+        import_training_stack()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UsageError(Exception):

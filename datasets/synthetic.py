@@ -168,14 +168,14 @@ TASKS = {
 # memory available before generating anything.
 ELEMENTS = {
     "quadratic_form": lambda num_examples, dim, **_: num_examples * (dim + 1) + dim * dim,
-    "set_sum": lambda num_examples, set_size, features, **_: num_examples * (set_size + 1)
-    * features,
-    "set_max": lambda num_examples, set_size, features, **_: num_examples * (set_size + 1)
-    * features,
-    "cyclic_signal": lambda num_examples, length, modes, **_: num_examples * (2 * length + 3 * modes)
-    + length * length,
-    "hopfield_patterns": lambda num_examples, size, patterns, **_: 3 * num_examples * size
-    + 2 * patterns * size,
+    "set_sum": lambda num_examples, set_size, features, **_: (
+        num_examples * (set_size + 1) * features),
+    "set_max": lambda num_examples, set_size, features, **_: (
+        num_examples * (set_size + 1) * features),
+    "cyclic_signal": lambda num_examples, length, modes, **_: (
+        num_examples * (2 * length + 3 * modes) + length * length),
+    "hopfield_patterns": lambda num_examples, size, patterns, **_: (
+        3 * num_examples * size + 2 * patterns * size),
 }
 # Each generated float64 value is also delivered as float32: 8 + 4 bytes at least.
 BYTES_PER_ELEMENT = 12

@@ -21,7 +21,7 @@ from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, regis
 
 
 def _memory(config):
-    """Encoder kernels (shared with the decoder when tied), and the bottleneck's, biases left out."""
+    """Encoder kernels (shared with the decoder when tied) and the bottleneck's, without biases."""
     widths = [math.prod(config["input_shape"]), *config["hidden"]]
     parameters = sum(a * b for a, b in zip(widths, widths[1:])) * (1 if config["tied"] else 2)
     if config["symmetric_bottleneck"]:
