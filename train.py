@@ -335,11 +335,12 @@ def check_environment(config):
     check_run_dir(config)
     check_tf_config(config["strategy"])
     env_mode = os.environ.get("WANDB_MODE")
+    # W&B reads WANDB_MODE whatever mode it is given, and fails on a value it does not know.
     if config["wandb_mode"] != "disabled" and env_mode is not None and (
-            env_mode.strip().lower() not in WANDB_ENV_MODES):
+            env_mode not in WANDB_ENV_MODES):
         raise UsageError(f"WANDB_MODE={short(env_mode)} is not a mode W&B knows: expected one of "
-                         f"{', '.join(WANDB_ENV_MODES)}; unset it or pass --wandb "
-                         "online|offline|disabled.")
+                         f"{', '.join(WANDB_ENV_MODES)} (lower case); set it to one, unset it, "
+                         "or pass --wandb disabled.")
     for key, value in config["dataset_options"].items():
         if key in LOAD_ARGUMENTS:
             raise UsageError(f"--dataset-option {key} repeats a setting train.py passes itself; "

@@ -238,8 +238,14 @@ def test_unknown_wandb_mode_is_refused(tmp_path, capsys, environ):
     code = train.main(["--run-dir", str(tmp_path / "runs"), "--epochs", "1"])
     out, err = capsys.readouterr()
     assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "WANDB_MODE='sometimes' is not a mode W&B knows" in err and "--wandb" in err
+    assert "WANDB_MODE='sometimes' is not a mode W&B knows" in err and "--wandb disabled" in err
     assert not (tmp_path / "runs").exists()
+    environ.setenv("WANDB_MODE", "Offline")  # W&B's check is case-sensitive, and so is this one
+    assert train.main(["--run-dir", str(tmp_path / "runs"), "--epochs", "1"]) == 2
+    assert "WANDB_MODE='Offline'" in capsys.readouterr().err
+    # With W&B disabled it is never started, so WANDB_MODE does not matter.
+    args = train.build_parser().parse_args(["--wandb", "disabled", "--run-dir", str(tmp_path)])
+    assert train.resolve_config(args)[0]["wandb_mode"] == "disabled"
 
 
 # --- messages: what was received, what was expected, a short prefix of huge values ----------
