@@ -240,7 +240,7 @@ def parse_assignments(items, flag):
     for item in items or []:
         key, equals, text = item.partition("=")
         if not equals or not key.strip():
-            raise UsageError(f"{flag} expects KEY=VALUE. Received: {item!r}")
+            raise UsageError(f"{flag} expects KEY=VALUE. Received: {short(item)}")
         parsed[key.strip()] = parse_value(text)
     return parsed
 
@@ -643,7 +643,7 @@ def main(argv=None):
     try:
         return train(argv)
     except UsageError as error:
-        print(f"train.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"train.py: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
@@ -879,6 +879,14 @@ def short(value, limit=60):
     """`repr(value)`, cut to `limit` characters: a huge value is echoed as a prefix."""
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def one_line(error, longest=200):
+    """The message on one line; a word longer than `longest` (a huge value echoed by a library,
+    such as an unknown model name) is cut to a prefix."""
+    words = str(error).split()
+    return " ".join(word if len(word) <= longest else f"{word[:60]}... ({len(word)} characters)"
+                    for word in words)
 
 
 def warn(message):
