@@ -100,7 +100,7 @@ def test_set_tasks_have_the_asked_shapes():
         ("set_sum", {"set_size": 0}, "expected a positive integer. Received: set_size=0"),
         ("set_sum", {"set_sise": 4}, r"Unknown option\(s\) \['set_sise'\] for dataset 'set_sum'"),
         ("cyclic_signal", {"length": 2.5}, "Received: length=2.5"),
-        ("quadratic_form", {"noise": -1.0}, "non-negative number. Received: noise=-1.0"),
+        ("quadratic_form", {"noise": -1.0}, "non-negative finite number. Received: noise=-1.0"),
         ("hopfield_patterns", {"corruption": 0.6}, r"expected a number in \[0, 0.5\)"),
         ("set_max", {"num_examples": 4}, "the validation split would hold 0 examples"),
     ],
