@@ -9,7 +9,8 @@
 Read top to bottom: DEFAULTS; the command line; the resolved config (DEFAULTS, preset, --config
 file, flags, --set); the model and the dataset, looked up by name and checked to fit; W&B; one
 `fit` with Keras callbacks; the final evaluation and files. No model has a branch of its own: the
-preset's task chooses loss and metrics.
+preset's task chooses loss and metrics. The command line, the run folder and the environment are
+checked before TensorFlow is imported, so a usage error answers at once with exit code 2.
 """
 
 import argparse
@@ -49,21 +50,6 @@ def _native_stderr_muted():
         os.close(saved)
 
 
-with _native_stderr_muted():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # later C++ logs do obey it
-    import tensorflow as tf
-
-import keras
-import numpy as np
-import wandb
-from wandb.integration.keras import WandbMetricsLogger
-
-from eqzoo import datasets
-from eqzoo import zoo
-from eqzoo.layers.equivariance_monitor import EquivarianceMonitor
-from eqzoo.layers.inspection import symmetry_residuals
-from eqzoo.zoo.artifacts import log_model_artifacts, weights_digest
-
 # ----------------------------------------------------------------------------------------------
 # Defaults: every training setting in one place; the preset supplies the model's own config.
 # ----------------------------------------------------------------------------------------------
@@ -96,26 +82,80 @@ CHOICES = {
     "strategy": ("default", "mirrored", "multiworker"),
     "wandb_mode": ("auto", "online", "offline", "disabled"),
 }
-MINIMUM = {"epochs": 1, "batch_size": 1, "early_stopping": 0, "seed": 0}
+INT32_MAX = 2**31 - 1
+# Integer settings: [minimum, maximum]. NumPy's legacy seeding (keras.utils.set_random_seed)
+# takes seeds below 2**32; tf.data counts epochs and batch sizes in int64, far beyond these.
+INTEGER_RANGE = {"epochs": (1, INT32_MAX), "batch_size": (1, INT32_MAX),
+                 "early_stopping": (0, INT32_MAX), "seed": (0, 2**32 - 1)}
 # A run's backup means nothing under other values of these, so resuming keeps them.
 MUST_MATCH_ON_RESUME = ("model", "dataset", "dataset_options", "overrides", "batch_size",
                         "learning_rate", "optimizer", "lr_schedule", "seed")
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.=-]{0,127}")  # W&B ids forbid / : # ? etc.
+RUN_ID_EXPECTED = ("1 to 128 characters, letters, digits and _ . = - only, starting with a "
+                   "letter or digit")
+# What W&B itself accepts in WANDB_MODE (wandb.Settings.mode).
+WANDB_ENV_MODES = ("online", "offline", "disabled", "dryrun", "run", "shared")
+# datasets.load arguments that train.py passes itself: a --dataset-option must not repeat them.
+LOAD_ARGUMENTS = {"name": "--dataset", "batch_size": "--batch-size", "seed": "--seed",
+                  "reconstruction": "the preset's task", "data_dir": "--data-dir",
+                  "download": "--download"}
 WANDB_INIT_TIMEOUT = float(os.environ.get("EQZOO_WANDB_INIT_TIMEOUT", 20))
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
-# The task decides loss and metrics. Classification heads output logits.
-TASK_LOSS_AND_METRICS = {
-    "classification": (lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                       ["accuracy"]),
-    "regression": (keras.losses.MeanSquaredError, ["mae"]),
-    "reconstruction": (keras.losses.MeanSquaredError, ["mae"]),
-}
-OPTIMIZERS = {
-    "adam": lambda learning_rate: keras.optimizers.Adam(learning_rate),
-    "adamw": lambda learning_rate: keras.optimizers.AdamW(learning_rate),
-    "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
-}
+
+# ----------------------------------------------------------------------------------------------
+# The training stack: NumPy, TensorFlow, Keras, W&B and the zoo (which imports Keras) take seconds
+# to import, so they come in once the command line has been checked and there is work to do.
+# ----------------------------------------------------------------------------------------------
+TRAINING_STACK = ("np", "tf", "keras", "wandb", "WandbMetricsLogger", "datasets", "zoo",
+                  "symmetry_residuals", "TASK_LOSS_AND_METRICS", "OPTIMIZERS",
+                  "EquivarianceMonitor", "log_model_artifacts", "weights_digest")
+
+
+def import_training_stack():
+    """Imports NumPy, TensorFlow, Keras, W&B, the datasets and the zoo into this module."""
+    global np, tf, keras, wandb, WandbMetricsLogger, datasets, zoo, symmetry_residuals
+    global EquivarianceMonitor, log_model_artifacts, weights_digest
+    global TASK_LOSS_AND_METRICS, OPTIMIZERS
+    if "OPTIMIZERS" in globals():
+        return
+    import numpy as np
+
+    with _native_stderr_muted():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # later C++ logs do obey it
+        import tensorflow as tf
+    import keras
+    import wandb
+    from wandb.integration.keras import WandbMetricsLogger
+
+    from eqzoo import datasets
+    from eqzoo import zoo
+    from eqzoo.layers.equivariance_monitor import EquivarianceMonitor
+    from eqzoo.layers.inspection import symmetry_residuals
+    from eqzoo.zoo.artifacts import log_model_artifacts, weights_digest
+
+    # tensorflow-datasets warns through absl about what the refusals say in one line.
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    # The task decides loss and metrics. Classification heads output logits.
+    TASK_LOSS_AND_METRICS = {
+        "classification": (lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                           ["accuracy"]),
+        "regression": (keras.losses.MeanSquaredError, ["mae"]),
+        "reconstruction": (keras.losses.MeanSquaredError, ["mae"]),
+    }
+    OPTIMIZERS = {
+        "adam": lambda learning_rate: keras.optimizers.Adam(learning_rate),
+        "adamw": lambda learning_rate: keras.optimizers.AdamW(learning_rate),
+        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
+    }
+
+
+def __getattr__(name):
+    """`train.wandb`, `from eqzoo.train import OPTIMIZERS`: the stack, imported on first use."""
+    if name in TRAINING_STACK:
+        import_training_stack()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class UsageError(Exception):
@@ -211,13 +251,13 @@ def parse_assignments(items, flag):
     for item in items or []:
         key, equals, text = item.partition("=")
         if not equals or not key.strip():
-            raise UsageError(f"{flag} expects KEY=VALUE. Received: {item!r}")
+            raise UsageError(f"{flag} expects KEY=VALUE. Received: {short(item)}")
         parsed[key.strip()] = parse_value(text)
     return parsed
 
 
 def parse_value(text):
-    for parse in (json.loads, ast.literal_eval):
+    for parse in (json.loads, ast.literal_eval, float):  # float: nan, inf, 1e999 too
         try:
             return parse(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -233,72 +273,167 @@ def resolve_config(args):
     given = vars(args)
     if "resume" in given:
         folder = os.path.normpath(given["resume"])
-        saved = read_json(os.path.join(folder, "config.json"), "--resume")
-        config.update({key: saved[key] for key in DEFAULTS if key in saved})
+        saved = read_config_file(os.path.join(folder, "config.json"), "--resume")
+        config.update({key: check_value(key, saved[key], f" in {folder}/config.json")
+                       for key in DEFAULTS if key in saved})
         run_dir, config["run_id"] = os.path.split(folder)
         config["run_dir"] = run_dir or "."
     if "config" in given:
-        from_file = read_json(given["config"], "--config")
+        from_file = read_config_file(given["config"], "--config")
         reject_unknown(from_file, DEFAULTS, f"key(s) in {given['config']}",
                        "Its keys are DEFAULTS' (see --help); preset values go under \"overrides\"")
-        config.update(from_file)
+        config.update({key: check_value(key, value, f" in {given['config']}")
+                       for key, value in from_file.items()})
     config.update({key: given[key] for key in DEFAULTS if key in given})
     config["overrides"] = {**config["overrides"],
                            **parse_assignments(given.get("set_items"), "--set")}
     config["dataset_options"] = {**config["dataset_options"], **parse_assignments(
         given.get("dataset_option_items"), "--dataset-option")}
     check_config(config)
+    check_environment(config)
 
+    import_training_stack()  # the command line is sound: now the zoo and the data
     preset = zoo.get_preset(config["model"])  # an unknown name lists the closest ones
     if config["dataset"] is None:
         if not preset["metadata"]["datasets"]:
             raise UsageError(f"Model {config['model']!r} lists no dataset: pass --dataset NAME.")
         config["dataset"] = preset["metadata"]["datasets"][0]
-    config["overrides"] = {key: check_override(config["model"], key, value, preset["config"])
-                           for key, value in config["overrides"].items()}
+    try:  # every argument's declared type and range (zoo/arguments.py), set by the preset or not
+        config["overrides"] = zoo.registry.check_arguments(config["model"], config["overrides"])
+    except ValueError as error:
+        raise UsageError(f"--set: {error}") from None
+    check_model_memory(config)
     return config, preset
 
 
 def check_config(config):
     """Each value has its default's type (a None default takes a string) and lies in range."""
     for key, value in config.items():
-        default = DEFAULTS[key]
-        expected = str if default is None else type(default)
-        if expected is float and type(value) is int:
-            config[key] = value = float(value)
-        ok = (value is None and default is None) or (
-            isinstance(value, expected) and isinstance(value, bool) == isinstance(default, bool))
-        if ok and key in CHOICES:
-            ok, expected = value in CHOICES[key], " | ".join(CHOICES[key])
-        elif ok and key in MINIMUM:
-            ok, expected = value >= MINIMUM[key], f"an integer >= {MINIMUM[key]}"
-        elif ok and key == "learning_rate":
-            ok, expected = 0 < value < math.inf, "a positive number"
-        elif ok and key == "wandb_tags":
-            ok, expected = all(isinstance(tag, str) for tag in value), "a list of strings"
-        elif ok and key == "run_id" and value is not None:
-            ok, expected = RUN_ID_PATTERN.fullmatch(value), "letters, digits and _ . = - only"
-        if not ok:
-            expected = getattr(expected, "__name__", expected)
-            raise UsageError(f"Invalid value for `{key}`: expected {expected}. "
-                             f"Received: {key}={value!r}")
+        config[key] = check_value(key, value)
 
 
-def check_override(model, key, value, preset_config):
-    """A `--set` value takes the type of the preset's value. Keys the preset leaves at the
-    architecture's default, unknown keys included, are checked by `zoo.create_model`."""
-    default = preset_config.get(key)
-    if default is None:
-        return value
-    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
-        return type(default)(value)
-    if type(default) is float and type(value) is int:
-        return float(value)
-    if isinstance(value, type(default)) and isinstance(value, bool) == isinstance(default, bool):
-        return value
-    raise UsageError(f"Invalid value for --set {key}: model {model!r} has {key}={default!r}, so "
-                     f"expected {type(default).__name__}. Received: {key}={value!r} "
-                     f"({type(value).__name__})")
+def check_value(key, value, where=""):
+    default = DEFAULTS[key]
+    expected = str if default is None else type(default)
+    if expected is float and type(value) is int:
+        value = float(value)
+    ok = (value is None and default is None) or (
+        isinstance(value, expected) and isinstance(value, bool) == isinstance(default, bool))
+    if ok and key in CHOICES:
+        ok, expected = value in CHOICES[key], " | ".join(CHOICES[key])
+    elif ok and key in INTEGER_RANGE:
+        low, high = INTEGER_RANGE[key]
+        ok, expected = low <= value <= high, f"an integer in [{low}, {high}]"
+    elif ok and key == "learning_rate":
+        ok, expected = 0 < value < math.inf, "a positive finite number"
+    elif ok and key == "wandb_tags":
+        ok, expected = all(isinstance(tag, str) for tag in value), "a list of strings"
+    elif ok and key == "run_id" and value is not None:
+        ok, expected = RUN_ID_PATTERN.fullmatch(value), RUN_ID_EXPECTED
+    if not ok:
+        expected = {dict: "a JSON object", list: "a list", int: "an integer", float: "a number",
+                    str: "a string", bool: "true or false"}.get(expected, expected)
+        expected = getattr(expected, "__name__", expected)
+        raise UsageError(f"Invalid value for `{key}`{where}: expected {expected}. "
+                         f"Received: {key}={short(value)}")
+    return value
+
+
+def check_environment(config):
+    """What the run needs from outside train.py, checked before any import or file: a run folder
+    it can write, TF_CONFIG for multiworker, a WANDB_MODE that W&B knows, and dataset options
+    that are finite and do not repeat train.py's own flags."""
+    check_run_dir(config)
+    check_tf_config(config["strategy"])
+    env_mode = os.environ.get("WANDB_MODE")
+    # W&B reads WANDB_MODE whatever mode it is given, and fails on a value it does not know.
+    if config["wandb_mode"] != "disabled" and env_mode is not None and (
+            env_mode not in WANDB_ENV_MODES):
+        raise UsageError(f"WANDB_MODE={short(env_mode)} is not a mode W&B knows: expected one of "
+                         f"{', '.join(WANDB_ENV_MODES)} (lower case); set it to one, unset it, "
+                         "or pass --wandb disabled.")
+    for key, value in config["dataset_options"].items():
+        if key in LOAD_ARGUMENTS:
+            raise UsageError(f"--dataset-option {key} repeats a setting train.py passes itself; "
+                             f"set it with {LOAD_ARGUMENTS[key]}. Received: {key}={short(value)}")
+        if not all_finite(value):
+            raise UsageError(f"Invalid value for dataset option `{key}`: expected finite numbers. "
+                             f"Received: {key}={short(value)}")
+
+
+def all_finite(value):
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(all_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(all_finite(v) for v in value.values())
+    return True
+
+
+def check_run_dir(config):
+    """The run folder, or its nearest existing parent, must be a folder this process can write
+    in: a file, a read-only or unwritable path is refused before any set-up. Writes nothing."""
+    run_dir = config["run_dir"]
+    path = os.path.abspath(os.path.join(run_dir, config["run_id"] or ""))
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise UsageError(f"Invalid run folder: {path} is a file, not a folder. Received: "
+                         f"--run-dir {short(run_dir)}; expected a folder to create runs in.")
+    try:  # os.access says yes to root on a read-only file system: try it instead
+        handle, probe = tempfile.mkstemp(prefix=".eqzoo-write-check-", dir=path)
+    except OSError as error:
+        raise UsageError(f"Invalid run folder: cannot write in {path} ({error.strerror}). "
+                         f"Received: --run-dir {short(run_dir)}; expected a writable folder.") \
+            from None
+    os.close(handle)
+    os.remove(probe)
+
+
+def check_tf_config(strategy):
+    """`--strategy multiworker` needs TF_CONFIG naming the cluster and this process's task."""
+    text = os.environ.get("TF_CONFIG")
+    example = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": '
+               '{"type": "worker", "index": 0}}\'')
+    if strategy != "multiworker":
+        if text:
+            warn(f"TF_CONFIG is set, but --strategy is {strategy}: this process trains alone "
+                 "(pass --strategy multiworker to join the cluster).")
+        return
+    if not text:
+        raise UsageError(f"--strategy multiworker needs TF_CONFIG, the cluster and this "
+                         f"worker's task as JSON, e.g. {example}. Received: TF_CONFIG unset.")
+    try:
+        tf_config = json.loads(text)
+    except ValueError as error:
+        raise UsageError(f"TF_CONFIG is not JSON ({error}); expected e.g. {example}. Received: "
+                         f"TF_CONFIG={short(text)}") from None
+    cluster = tf_config.get("cluster") if isinstance(tf_config, dict) else None
+    task = tf_config.get("task") if isinstance(tf_config, dict) else None
+    ok = (isinstance(cluster, dict) and cluster and isinstance(task, dict)
+          and all(isinstance(hosts, list) and hosts and all(
+              isinstance(host, str) and re.fullmatch(r"[^\s:]+:\d+", host) for host in hosts)
+              for hosts in cluster.values())
+          and task.get("type") in cluster and isinstance(task.get("index"), int)
+          and not isinstance(task.get("index"), bool)
+          and 0 <= task["index"] < len(cluster[task["type"]]))
+    if not ok:
+        raise UsageError(f"Malformed TF_CONFIG: expected a \"cluster\" of task types to lists of "
+                         f"host:port and this process's \"task\" (a type in the cluster and an "
+                         f"index in its list), e.g. {example}. Received: TF_CONFIG={short(text)}")
+
+
+def check_model_memory(config):
+    """Refuses a model whose training state cannot fit in memory, before building it."""
+    needed = zoo.registry.estimate_memory(config["model"], **config["overrides"])
+    available = datasets.pipeline.available_memory()
+    if needed is not None and available is not None and needed > available:
+        sizes = ", ".join(f"{key}={short(value, 30)}" for key, value in config["overrides"].items())
+        raise UsageError(f"Model {config['model']!r} ({sizes or 'preset config'}) needs at least "
+                         f"{needed:,} bytes ({needed / 2**30:.1f} GiB) to train, but "
+                         f"{available:,} bytes ({available / 2**30:.1f} GiB) are available; "
+                         "expected smaller sizes.")
 
 
 def reject_unknown(given, known, what, hint):
@@ -316,6 +451,18 @@ def read_json(path, flag):
             return json.load(f)
     except (OSError, ValueError) as error:
         raise UsageError(f"{flag}: cannot read {path}: {error}") from None
+
+
+def read_config_file(path, flag):
+    """A JSON object of DEFAULTS keys; any other JSON value is refused by what it is."""
+    data = read_json(path, flag)
+    if not isinstance(data, dict):
+        kind = {list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+            type(data), "a number")
+        raise UsageError(f"{flag}: {path} must hold a JSON object of DEFAULTS keys, e.g. "
+                         f"{{\"epochs\": 5, \"overrides\": {{\"width\": 16}}}}. Received: {kind}, "
+                         f"{short(data)}")
+    return data
 
 
 @contextlib.contextmanager
@@ -368,22 +515,25 @@ def make_strategy(name):
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy([device.name for device in devices])
     if name == "multiworker":
-        return MultiWorkerMirroredStrategy()
+        return multiworker_mirrored_strategy()
     return tf.distribute.get_strategy()
 
 
-class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """Works around Keras 3's `fit` across workers (keras-team/keras#20585): it reduces a whole
-    `(x, y)` batch in one call, and scalar logs along `axis=0`. Reduce tensor by tensor, and
-    scalars as their mean over replicas."""
+def multiworker_mirrored_strategy():
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        """Works around Keras 3's `fit` across workers (keras-team/keras#20585): it reduces a
+        whole `(x, y)` batch in one call, and scalar logs along `axis=0`. Reduce tensor by
+        tensor, and scalars as their mean over replicas."""
 
-    def reduce(self, reduce_op, value, axis):
-        def reduce_one(v):
-            scalar = len(getattr(self.experimental_local_results(v)[0], "shape", ())) == 0
-            return super(MultiWorkerMirroredStrategy, self).reduce(
-                reduce_op, v, axis=None if scalar else axis)
+        def reduce(self, reduce_op, value, axis):
+            def reduce_one(v):
+                scalar = len(getattr(self.experimental_local_results(v)[0], "shape", ())) == 0
+                return super(MultiWorkerMirroredStrategy, self).reduce(
+                    reduce_op, v, axis=None if scalar else axis)
 
-        return tf.nest.map_structure(reduce_one, value)
+            return tf.nest.map_structure(reduce_one, value)
+
+    return MultiWorkerMirroredStrategy()
 
 
 def is_chief(strategy):
@@ -458,35 +608,43 @@ def wandb_name(key):
     return f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
 
 
-class WandbEpochLogger(WandbMetricsLogger):
-    """W&B's Keras logger: train/*, val/*, symmetry/*, equivariance/*, time/* against the epoch."""
+# The two callbacks subclass Keras and W&B classes, so they are defined once those are imported.
+def wandb_epoch_logger():
+    class WandbEpochLogger(WandbMetricsLogger):
+        """W&B's Keras logger, with the names train/*, val/*, symmetry/*, equivariance/*,
+        time/* against the epoch."""
 
-    def __init__(self):
-        super().__init__(log_freq="epoch")
-        for prefix in ("train", "val", "test", "symmetry", "equivariance", "time"):
-            wandb.define_metric(f"{prefix}/*", step_metric="epoch")
+        def __init__(self):
+            super().__init__(log_freq="epoch")
+            for prefix in ("train", "val", "test", "symmetry", "equivariance", "time"):
+                wandb.define_metric(f"{prefix}/*", step_metric="epoch")
 
-    def on_epoch_end(self, epoch, logs=None):
-        logs = {wandb_name(key): value for key, value in (logs or {}).items()}
-        logs["epoch"] = epoch + 1
-        learning_rate = self._get_lr()
-        if learning_rate is not None:
-            logs["train/learning_rate"] = learning_rate
-        wandb_call("log", wandb.log, logs)
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {wandb_name(key): value for key, value in (logs or {}).items()}
+            logs["epoch"] = epoch + 1
+            learning_rate = self._get_lr()
+            if learning_rate is not None:
+                logs["train/learning_rate"] = learning_rate
+            wandb_call("log", wandb.log, logs)
+
+    return WandbEpochLogger()
 
 
-class SymmetryAndTime(keras.callbacks.Callback):
-    """Adds `symmetry/<layer>` = max |W - W^T| (must stay 0) and the epoch's seconds to the logs
-    that history.csv, the progress bar and W&B receive."""
+def symmetry_and_time():
+    class SymmetryAndTime(keras.callbacks.Callback):
+        """Adds `symmetry/<layer>` = max |W - W^T| (must stay 0) and the epoch's seconds to the
+        logs that history.csv, the progress bar and W&B receive."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["time/epoch_seconds"] = time.perf_counter() - self.started
-            residuals = symmetry_residuals(self.model)
-            logs.update({f"symmetry/{name}": value for name, value in residuals.items()})
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is not None:
+                logs["time/epoch_seconds"] = time.perf_counter() - self.started
+                residuals = symmetry_residuals(self.model)
+                logs.update({f"symmetry/{name}": value for name, value in residuals.items()})
+
+    return SymmetryAndTime()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -496,7 +654,7 @@ def main(argv=None):
     try:
         return train(argv)
     except UsageError as error:
-        print(f"train.py: error: {' '.join(str(error).split())}", file=sys.stderr)
+        print(f"train.py: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
@@ -507,8 +665,10 @@ def main(argv=None):
 
 def train(argv):
     args = build_parser().parse_args(argv)
-    # tensorflow-datasets warns through absl about what the refusals below say in one line.
-    logging.getLogger("absl").setLevel(logging.ERROR)
+    instead_of_training = {"list_models", "list_datasets", "card", "export", "export_format",
+                           "export_dir"}
+    if instead_of_training & set(vars(args)):
+        import_training_stack()  # the registries live beside the models and pipelines they build
     if "list_models" in args:
         for name in zoo.list_models(args.list_models):
             metadata = zoo.get_preset(name)["metadata"]
@@ -596,7 +756,7 @@ def train(argv):
     history_path = os.path.join(folder, "history.csv")
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
-        SymmetryAndTime(),
+        symmetry_and_time(),
         *([monitor] if monitor else []),
         keras.callbacks.CSVLogger(history_path, append=True),
         # After the history row: a kill between the two repeats an epoch rather than losing one.
@@ -610,7 +770,7 @@ def train(argv):
             monitor="val_loss", patience=config["early_stopping"], restore_best_weights=True))
     if run is not None:
         try:
-            callbacks.append(WandbEpochLogger())
+            callbacks.append(wandb_epoch_logger())
         except Exception as error:
             warn(f"W&B's Keras logger failed ({first_line(error)}); training goes on without it.")
     started = time.perf_counter()
@@ -735,6 +895,20 @@ def write_json(path, data):
     with open(path, "w") as f:
         json.dump(data, f, indent=2, default=str)
         f.write("\n")
+
+
+def short(value, limit=60):
+    """`repr(value)`, cut to `limit` characters: a huge value is echoed as a prefix."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def one_line(error, longest=200):
+    """The message on one line; a word longer than `longest` (a huge value echoed by a library,
+    such as an unknown model name) is cut to a prefix."""
+    words = str(error).split()
+    return " ".join(word if len(word) <= longest else f"{word[:60]}... ({len(word)} characters)"
+                    for word in words)
 
 
 def warn(message):

@@ -2,6 +2,7 @@
 
 import math
 import numbers
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -30,12 +31,27 @@ def check_batch_size(batch_size):
 
 
 def check_seed(seed):
-    if not _is_integer(seed) or seed < 0:
+    if not _is_integer(seed) or not 0 <= seed < 2**63:  # tf.data takes int64 seeds
         raise ValueError(
-            "Invalid value for argument `seed`: expected a non-negative integer. "
+            "Invalid value for argument `seed`: expected an integer in [0, 2**63 - 1]. "
             f"Received: seed={seed!r}"
         )
     return int(seed)
+
+
+def available_memory():
+    """Bytes the system can still give this process (MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def check_fractions(validation_fraction, test_fraction):

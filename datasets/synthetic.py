@@ -7,6 +7,7 @@ the seed before any example, so changing `num_examples` or the noise keeps the s
 """
 
 import inspect
+import math
 import numbers
 from typing import Callable, NamedTuple, Optional
 
@@ -163,6 +164,23 @@ TASKS = {
 }
 
 
+# The float64 values each task generates, from its options: `make` checks them against the
+# memory available before generating anything.
+ELEMENTS = {
+    "quadratic_form": lambda num_examples, dim, **_: num_examples * (dim + 1) + dim * dim,
+    "set_sum": lambda num_examples, set_size, features, **_: (
+        num_examples * (set_size + 1) * features),
+    "set_max": lambda num_examples, set_size, features, **_: (
+        num_examples * (set_size + 1) * features),
+    "cyclic_signal": lambda num_examples, length, modes, **_: (
+        num_examples * (2 * length + 3 * modes) + length * length),
+    "hopfield_patterns": lambda num_examples, size, patterns, **_: (
+        3 * num_examples * size + 2 * patterns * size),
+}
+# Each generated float64 value is also delivered as float32: 8 + 4 bytes at least.
+BYTES_PER_ELEMENT = 12
+
+
 def make(name, seed, **options):
     """The `SyntheticTask` `name` with `options` checked against its defaults, before any split."""
     task = TASKS[name]
@@ -172,12 +190,22 @@ def make(name, seed, **options):
         # Integer defaults count things (positive integers); float defaults are scales (>= 0).
         integer = isinstance(defaults[option], int)
         kind = numbers.Integral if integer else numbers.Real
-        if isinstance(value, bool) or not isinstance(value, kind) or value < (1 if integer else 0):
-            expected = "a positive integer" if integer else "a non-negative number"
+        if (isinstance(value, bool) or not isinstance(value, kind) or value < (1 if integer else 0)
+                or not math.isfinite(value)):
+            expected = "a positive integer" if integer else "a non-negative finite number"
             raise ValueError(
                 f"Invalid value for option `{option}` of {name!r}: expected {expected}. "
                 f"Received: {option}={value!r}"
             )
+    needed = BYTES_PER_ELEMENT * ELEMENTS[name](**{**defaults, **options})
+    available = pipeline.available_memory()
+    if available is not None and needed > available:
+        given = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()))
+        raise ValueError(
+            f"Dataset {name!r} with {given} needs at least {needed:,} bytes "
+            f"({needed / 2**30:.1f} GiB) of memory, but {available:,} bytes "
+            f"({available / 2**30:.1f} GiB) are available; expected smaller sizes."
+        )
     return task(seed, **options)
 
 

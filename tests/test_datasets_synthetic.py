@@ -100,7 +100,7 @@ def test_set_tasks_have_the_asked_shapes():
         ("set_sum", {"set_size": 0}, "expected a positive integer. Received: set_size=0"),
         ("set_sum", {"set_sise": 4}, r"Unknown option\(s\) \['set_sise'\] for dataset 'set_sum'"),
         ("cyclic_signal", {"length": 2.5}, "Received: length=2.5"),
-        ("quadratic_form", {"noise": -1.0}, "non-negative number. Received: noise=-1.0"),
+        ("quadratic_form", {"noise": -1.0}, "non-negative finite number. Received: noise=-1.0"),
         ("hopfield_patterns", {"corruption": 0.6}, r"expected a number in \[0, 0.5\)"),
         ("set_max", {"num_examples": 4}, "the validation split would hold 0 examples"),
     ],
@@ -108,3 +108,22 @@ def test_set_tasks_have_the_asked_shapes():
 def test_bad_options(name, options, match):
     with pytest.raises(ValueError, match=match):
         datasets.load(name, **options)
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_memory_estimate_covers_what_is_generated(name):
+    """ELEMENTS (checked against the memory available before generating) counts at least the
+    examples and targets that the task makes, and not wildly more."""
+    task = synthetic.make(name, seed=0, num_examples=64)
+    generated = task.x.size + task.y.size
+    defaults = {k: p.default for k, p in
+                list(synthetic.inspect.signature(synthetic.TASKS[name]).parameters.items())[1:]}
+    declared = synthetic.ELEMENTS[name](**{**defaults, "num_examples": 64})
+    assert generated <= declared <= 4 * generated + 1024
+
+
+@pytest.mark.parametrize("option, value", [("noise", float("nan")), ("noise", float("inf")),
+                                           ("num_examples", 10**15)])
+def test_non_finite_or_unallocatable_options_are_refused(option, value):
+    with pytest.raises(ValueError, match="finite|needs at least .* bytes"):
+        synthetic.make("quadratic_form", seed=0, **{option: value})

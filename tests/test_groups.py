@@ -97,12 +97,79 @@ def test_groups_differ_by_what_they_are():
     (lambda: CyclicGroup(0), "Received: n=0"),
     (lambda: SymmetricGroup(2.5), "Received: n=2.5"),
     (lambda: group_from_config({"group": "LieGroup", "n": 3}), "Unknown group config"),
-    (lambda: FiniteGroup([[[2.0]]]).elements(max_order=50), "more than 50 elements"),
+    # Two reflections whose mirrors meet at 1 radian: each of order 2, together infinite.
+    (lambda: FiniteGroup([np.diag([1.0, -1.0]), reflection(1.0)]).elements(max_order=50),
+     "more than 50 elements"),
     (lambda: C4_ROTATIONS.index(2 * np.eye(2)), "not an element"),
 ])
 def test_group_errors(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def reflection(angle):
+    """The reflection across the line at `angle` to the x axis: order 2."""
+    c2, s2 = math.cos(2 * angle), math.sin(2 * angle)
+    return np.array([[c2, s2], [s2, -c2]])
+
+
+def rotation(angle):
+    return np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+
+
+SHEAR = [[1.0, 1.0], [0.0, 1.0]]
+
+
+# Issue 12: what is not a finite group of invertible matrices is refused when the group is made,
+# by the generator's index and the reason, instead of reporting an order for it.
+@pytest.mark.parametrize("generators, fragments", [
+    ([np.eye(2), [[1.0, 0.0], [0.0, 0.0]]], ["generator 1", "singular (determinant 0)"]),
+    ([np.zeros((3, 3))], ["generator 0", "singular"]),
+    ([2 * np.eye(2)], ["generator 0", "determinant 4", "+1 or -1"]),
+    ([[[np.nan, 0.0], [0.0, 1.0]]], ["generator 0", "non-finite"]),
+    ([np.eye(2), [[np.inf, 0.0], [0.0, 1.0]]], ["generator 1", "non-finite"]),
+    ([np.eye(2), SHEAR], ["generator 1", "infinite order"]),  # det 1, but a Jordan block
+    ([np.diag([2.0, 0.5])], ["generator 0", "infinite order"]),  # det 1, powers grow
+    ([rotation(1.0)], ["generator 0", "infinite order"]),  # an irrational angle never returns
+    ([rotation(2 * math.pi / 100_003)], ["infinite order (or one above 100000)"]),
+    ([[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]], ["square", "generator 0 of shape (2, 3)"]),
+    ([np.eye(2), np.eye(3)], ["square", "generator 1 of shape (3, 3)"]),
+    ([[["a", "b"], ["c", "d"]]], ["generator 0", "not a matrix of numbers"]),
+])
+def test_not_a_finite_group_is_refused(generators, fragments):
+    with pytest.raises(ValueError) as error:
+        FiniteGroup(generators)
+    message = str(error.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+
+
+def test_a_huge_generator_is_echoed_as_a_prefix():
+    with pytest.raises(ValueError) as error:
+        FiniteGroup([2 * np.eye(300)])
+    assert len(str(error.value)) < 400 and "generator 0 [[2.0, 0.0" in str(error.value)
+
+
+@pytest.mark.parametrize("generators, order", [
+    ([rotation(2 * math.pi / 7)], 7),
+    ([[[1.0, 1.0], [0.0, -1.0]]], 2),  # a reflection that is not orthogonal: still order 2
+    ([rotation(2 * math.pi / 5), np.diag([1.0, -1.0])], 10),  # D_5 in the plane
+    ([np.eye(3)], 1),
+    ([-np.eye(4)], 2),
+])
+def test_finite_groups_are_accepted_orthogonal_or_not(generators, order):
+    assert FiniteGroup(generators).order == order
+
+
+def test_a_conjugate_of_an_orthogonal_group_is_accepted():
+    # Finite groups of matrices are exactly the conjugates of orthogonal ones: P R P^-1.
+    p = np.random.default_rng(0).standard_normal((3, 3))
+    r = np.array([[*rotation(2 * math.pi / 6)[0], 0.0], [*rotation(2 * math.pi / 6)[1], 0.0],
+                  [0.0, 0.0, -1.0]])
+    group = FiniteGroup([p @ r @ np.linalg.inv(p)])
+    assert group.order == 6
+    assert np.allclose(np.linalg.matrix_power(group.generators[0], 6), np.eye(3))
 
 
 @pytest.mark.parametrize("name", GROUPS)

@@ -22,15 +22,24 @@ import keras
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
 from eqzoo.layers.representations import DefiningRep, TrivialRep
+from eqzoo.zoo.arguments import Activation, Boolean, Choice, Integer, Name, Shape
 from eqzoo.zoo.registry import register_architecture, register_presets
 from eqzoo.zoo.symmetric_mlp import _preset as _mlp_preset
 
 GROUPS = {"cyclic": CyclicGroup, "dihedral": DihedralGroup}
 
 
-@register_architecture("deepsets")
-def deepsets(*, input_shape, num_outputs, width=32, depth=2, activation="relu",
-             name="deepsets"):
+def _memory(config):
+    """The group's two generators as float64 n x n matrices, which the bases are solved from
+    (the weights themselves are few: their number does not grow with n)."""
+    n = config["input_shape"][0]
+    return 2 * 8 * n * n
+
+
+@register_architecture("deepsets", memory=_memory)
+def deepsets(*, input_shape: Shape(ndim=2), num_outputs: Integer(1), width: Integer(1) = 32,
+             depth: Integer(1) = 2, activation: Activation() = "relu",
+             name: Name() = "deepsets"):
     """Permutation-invariant network on `(n, c)` sets: equivariant layers, invariant pooling."""
     n, c = input_shape
     points = DefiningRep(SymmetricGroup(n))
@@ -46,9 +55,10 @@ def deepsets(*, input_shape, num_outputs, width=32, depth=2, activation="relu",
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_architecture("signal_net")
-def signal_net(*, input_shape, group="dihedral", width=8, depth=3, activation="gelu",
-               residual=True, name="signal_net"):
+@register_architecture("signal_net", memory=_memory)
+def signal_net(*, input_shape: Shape(ndim=1), group: Choice(*GROUPS) = "dihedral",
+               width: Integer(1) = 8, depth: Integer(1) = 3, activation: Activation() = "gelu",
+               residual: Boolean() = True, name: Name() = "signal_net"):
     """Shift (and reflection) equivariant network on length-n periodic signals."""
     (n,) = input_shape
     if group not in GROUPS:

@@ -15,16 +15,38 @@ Hopfield network (Hopfield, PNAS 1982; as projected gradient descent on the ener
 Its twin iterates the same rule with a free coupling matrix, for which no energy exists.
 """
 
+import math
+
 import keras
 
 from eqzoo.layers.hopfield import HopfieldBlock
 from eqzoo.layers.pairwise_interaction import PairwiseInteraction
-from eqzoo.zoo.registry import register_architecture, register_presets
+from eqzoo.zoo.arguments import Activation, Boolean, Integer, Name, Number, Optional, Shape
+from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
 
 
-@register_architecture("pairwise_interaction")
-def pairwise_interaction(*, input_shape, num_outputs=1, rank=None, symmetric=True,
-                         use_linear=True, output_activation=None, name="pairwise_interaction"):
+def _pairs(n, symmetric):
+    return n * (n + 1) // 2 if symmetric else n * n
+
+
+def _interaction_memory(config):
+    """The interaction matrix J per output: n(n+1)/2 values (n^2 untied), or rank x n factors."""
+    n = math.prod(config["input_shape"])
+    per_output = config["rank"] * n if config["rank"] else _pairs(n, config["symmetric"])
+    return BYTES_PER_PARAMETER * config["num_outputs"] * per_output
+
+
+def _hopfield_memory(config):
+    """The coupling W: n(n+1)/2 values, n^2 untied."""
+    return BYTES_PER_PARAMETER * _pairs(math.prod(config["input_shape"]), config["symmetric"])
+
+
+@register_architecture("pairwise_interaction", memory=_interaction_memory)
+def pairwise_interaction(*, input_shape: Shape(), num_outputs: Integer(1) = 1,
+                         rank: Optional(Integer(1)) = None, symmetric: Boolean() = True,
+                         use_linear: Boolean() = True,
+                         output_activation: Optional(Activation()) = None,
+                         name: Name() = "pairwise_interaction"):
     """`y = w0 + w^T x + x^T J x` per output; `symmetric=False` gives the twin."""
     inputs = keras.Input(tuple(input_shape), name="inputs")
     h = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
@@ -35,9 +57,10 @@ def pairwise_interaction(*, input_shape, num_outputs=1, rank=None, symmetric=Tru
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_architecture("hopfield_network")
-def hopfield_network(*, input_shape, steps=8, step_size=1.0, symmetric=True, use_bias=True,
-                     name="hopfield_network"):
+@register_architecture("hopfield_network", memory=_hopfield_memory)
+def hopfield_network(*, input_shape: Shape(), steps: Integer(1) = 8,
+                     step_size: Number(0, closed_left=False) = 1.0, symmetric: Boolean() = True,
+                     use_bias: Boolean() = True, name: Name() = "hopfield_network"):
     """A Hopfield block over +-1 patterns: corrupted pattern in, completed pattern out."""
     inputs = keras.Input(tuple(input_shape), name="inputs")
     outputs = HopfieldBlock(steps=steps, step_size=step_size, symmetric=symmetric,

@@ -8,7 +8,8 @@ An architecture is a builder function `build(**config) -> keras.Model`. A preset
                   "constraint", "weights"?}}
 
 `create_model(name, **overrides)` looks the preset up, applies the overrides (each must be a
-constructor argument of the architecture) and builds the model.
+constructor argument of the architecture, of the type and in the range its annotation declares,
+see `zoo.arguments`) and builds the model.
 """
 
 import copy
@@ -20,24 +21,35 @@ import os
 import warnings
 
 from eqzoo.zoo.artifacts import EXPECTED_WEIGHTS, load_trained_weights
+from eqzoo.zoo.arguments import Spec, short
 
 _ARCHITECTURES = {}
+_MEMORY = {}  # architecture -> memory(config): a lower bound on the bytes training it holds
 _PRESETS = {}
 
 REQUIRED_METADATA = ("description", "params", "task", "datasets", "reference", "twin", "constraint")
 # What a preset's constraint is: its twin has None, and the registry test checks the claim.
 CONSTRAINTS = ("symmetric", "tied", "equivariant", None)
 ZOO_DIR = os.path.dirname(os.path.abspath(__file__))
+# Training holds, per trainable parameter, a float32 weight, its gradient and Adam's two moments.
+BYTES_PER_PARAMETER = 16
 
 
-def register_architecture(name):
-    """Decorator: registers `build(**config)` under `name`."""
+def register_architecture(name, memory=None):
+    """Decorator: registers `build(**config)` under `name`.
+
+    Args:
+        memory: `memory(config) -> int`, a lower bound on the bytes that building and training
+            the model holds (weights, gradients and optimizer state; fixed matrices), computed
+            from the config alone, so that a size that cannot fit is refused before any build.
+    """
 
     def decorator(build):
         if name in _ARCHITECTURES:
             warnings.warn(f"Architecture '{name}' is registered twice; the later one wins.",
                           stacklevel=2)
         _ARCHITECTURES[name] = build
+        _MEMORY[name] = memory
         return build
 
     return decorator
@@ -56,7 +68,7 @@ def register_presets(presets):
         if preset["metadata"]["constraint"] not in CONSTRAINTS:
             raise ValueError(f"Preset '{name}': metadata constraint must be one of {CONSTRAINTS}. "
                              f"Received: {preset['metadata']['constraint']!r}")
-        _check_keys(name, architecture, preset["config"])
+        check_arguments(name, preset["config"], architecture=architecture)
         if name in _PRESETS:
             warnings.warn(f"Preset '{name}' is registered twice; the later one wins.", stacklevel=2)
         _PRESETS[name] = copy.deepcopy(preset)
@@ -76,7 +88,7 @@ def get_preset(name):
     return copy.deepcopy(_PRESETS[_check_name(name)])
 
 
-def create_model(name, weights=None, **overrides):
+def create_model(name, /, weights=None, **overrides):
     """Builds the preset `name`, with constructor arguments overridden by `overrides`.
 
     Args:
@@ -86,10 +98,11 @@ def create_model(name, weights=None, **overrides):
             model.keras) or a .keras file that train.py wrote for this preset; or
             "wandb:ENTITY/PROJECT/NAME:ALIAS", a model artifact train.py logged (online only).
             Trained weights must come from this preset with the same shapes.
-        **overrides: constructor arguments of the preset's architecture.
+        **overrides: constructor arguments of the preset's architecture (`name` included: the
+            model's name).
     """
     preset = get_preset(name)
-    _check_keys(name, preset["architecture"], overrides)
+    overrides = check_arguments(name, overrides)
     config = {**preset["config"], **overrides}
     model = _ARCHITECTURES[preset["architecture"]](**config)
     if weights == "pretrained":
@@ -103,6 +116,23 @@ def create_model(name, weights=None, **overrides):
         raise ValueError(f"Invalid value for argument `weights`: expected {EXPECTED_WEIGHTS}. "
                          f"Received: weights={weights!r}")
     return model
+
+
+def estimate_memory(name, /, **overrides):
+    """A lower bound on the bytes that training preset `name` with `overrides` holds, from the
+    architecture's declared `memory`, without building anything (None if it declares none)."""
+    preset = get_preset(name)
+    memory = _MEMORY.get(preset["architecture"])
+    if memory is None:
+        return None
+    return int(memory({**_defaults(preset["architecture"]), **preset["config"],
+                       **check_arguments(name, overrides)}))
+
+
+def _defaults(architecture):
+    parameters = inspect.signature(_ARCHITECTURES[architecture]).parameters
+    return {p: parameters[p].default for p in architecture_arguments(architecture)
+            if parameters[p].default is not inspect.Parameter.empty}
 
 
 def pretrained_weights_path(name):
@@ -140,6 +170,47 @@ def architecture_arguments(architecture):
     parameters = inspect.signature(_ARCHITECTURES[architecture]).parameters
     return [p for p in parameters if parameters[p].kind is inspect.Parameter.KEYWORD_ONLY
             or parameters[p].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+
+def architecture_specs(architecture):
+    """`{argument: Spec or None}`: each argument's declared type and range (None: undeclared)."""
+    parameters = inspect.signature(_ARCHITECTURES[architecture]).parameters
+    return {p: parameters[p].annotation if isinstance(parameters[p].annotation, Spec) else None
+            for p in architecture_arguments(architecture)}
+
+
+def check_arguments(name, config, architecture=None):
+    """`config` checked against preset `name`'s architecture: known keys, declared types and
+    ranges; returns it normalised (shapes as tuples, numbers as floats). An argument without a
+    declared spec must have the type of the preset's value."""
+    if architecture is None:
+        preset = _PRESETS[_check_name(name)]
+        architecture, preset_config = preset["architecture"], preset["config"]
+    else:
+        preset_config = {}
+    _check_keys(name, architecture, config)
+    specs = architecture_specs(architecture)
+    checked = {}
+    for key, value in config.items():
+        if specs[key] is not None:
+            checked[key] = specs[key].check(f"model '{name}' ({architecture})", key, value)
+        else:
+            checked[key] = _like_preset_value(name, key, value, preset_config.get(key))
+    return checked
+
+
+def _like_preset_value(name, key, value, default):
+    if default is None:
+        return value
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return type(default)(value)
+    if type(default) is float and type(value) is int:
+        return float(value)
+    if isinstance(value, type(default)) and isinstance(value, bool) == isinstance(default, bool):
+        return value
+    raise ValueError(f"Invalid value for argument `{key}` of model '{name}': it has "
+                     f"{key}={default!r}, so expected {type(default).__name__}. Received: "
+                     f"{key}={short(value)} ({type(value).__name__})")
 
 
 def _check_keys(name, architecture, config):

@@ -10,27 +10,40 @@ article, in the pre-norm residual form of "Identity Mappings in Deep Residual Ne
 (He et al., 2016). The unconstrained twin (`constrained=False`) uses plain Dense blocks.
 """
 
+import math
+
 import keras
 
 from eqzoo.layers import SymmetricDense
-from eqzoo.zoo.registry import register_architecture, register_presets
+from eqzoo.layers.symmetric_dense import PARAMETRIZATIONS
+from eqzoo.zoo.arguments import Activation, Boolean, Choice, Integer, Name, Number, Optional, Shape
+from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
 
 
-@register_architecture("symmetric_mlp")
+def _memory(config):
+    """Projection, blocks (n(n+1)/2 or n^2 kernel values each) and head, biases left out."""
+    width, depth = config["width"], config["depth"]
+    block = width * (width + 1) // 2 if config["constrained"] else width * width
+    parameters = (math.prod(config["input_shape"]) * width + depth * block
+                  + width * config["num_outputs"])
+    return BYTES_PER_PARAMETER * parameters
+
+
+@register_architecture("symmetric_mlp", memory=_memory)
 def symmetric_mlp(
     *,
-    input_shape,
-    num_outputs,
-    width=64,
-    depth=2,
-    activation="gelu",
-    residual=True,
-    normalization=True,
-    dropout=0.0,
-    constrained=True,
-    parametrization="packed",
-    output_activation=None,
-    name="symmetric_mlp",
+    input_shape: Shape(),
+    num_outputs: Integer(1),
+    width: Integer(1) = 64,
+    depth: Integer(1) = 2,  # at least one symmetric block: 0 would drop the constraint
+    activation: Activation() = "gelu",
+    residual: Boolean() = True,
+    normalization: Boolean() = True,
+    dropout: Number(0, 1, closed_right=False) = 0.0,
+    constrained: Boolean() = True,
+    parametrization: Choice(*PARAMETRIZATIONS) = "packed",
+    output_activation: Optional(Activation()) = None,
+    name: Name() = "symmetric_mlp",
 ):
     """Builds the MLP; `constrained=False` gives the unconstrained (plain Dense) twin."""
     inputs = keras.Input(tuple(input_shape), name="inputs")

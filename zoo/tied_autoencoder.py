@@ -16,13 +16,25 @@ import keras
 
 from eqzoo.layers import SymmetricDense
 from eqzoo.layers.dense_transpose import DenseTranspose
-from eqzoo.zoo.registry import register_architecture, register_presets
+from eqzoo.zoo.arguments import Activation, Boolean, Name, Optional, Shape, Sizes
+from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
 
 
-@register_architecture("tied_autoencoder")
-def tied_autoencoder(*, input_shape, hidden=(32, 16), activation="relu", tied=True,
-                     symmetric_bottleneck=False, output_activation=None,
-                     name="tied_autoencoder"):
+def _memory(config):
+    """Encoder kernels (shared with the decoder when tied) and the bottleneck's, without biases."""
+    widths = [math.prod(config["input_shape"]), *config["hidden"]]
+    parameters = sum(a * b for a, b in zip(widths, widths[1:])) * (1 if config["tied"] else 2)
+    if config["symmetric_bottleneck"]:
+        parameters += widths[-1] * (widths[-1] + 1) // 2
+    return BYTES_PER_PARAMETER * parameters
+
+
+@register_architecture("tied_autoencoder", memory=_memory)
+def tied_autoencoder(*, input_shape: Shape(), hidden: Sizes() = (32, 16),
+                     activation: Activation() = "relu", tied: Boolean() = True,
+                     symmetric_bottleneck: Boolean() = False,
+                     output_activation: Optional(Activation()) = None,
+                     name: Name() = "tied_autoencoder"):
     """Builds the autoencoder; `tied=False` gives the untied twin."""
     input_shape = tuple(input_shape)
     size = math.prod(input_shape)

@@ -1,0 +1,161 @@
+"""Declared types and ranges of architecture arguments: what `create_model` and `--set` accept.
+
+Every keyword argument of a registered architecture is annotated with one of these specs:
+
+    @register_architecture("symmetric_mlp")
+    def symmetric_mlp(*, input_shape: Shape(), width: Integer(1, 2**16) = 64,
+                      dropout: Number(0, 1, closed_right=False) = 0.0, ...):
+
+The registry checks a preset's config and every override against them before building, so a
+value out of range (`depth=-1`) or of the wrong type (`residual="no"`) is refused with what was
+received and what was expected, whether or not the preset sets that argument.
+"""
+
+import math
+import numbers
+
+MAX_SIZE = 2**16  # a width, a depth or a count beyond this is a typo, not a model
+MAX_INPUT_ELEMENTS = 2**24
+
+
+def short(value, limit=60):
+    """`repr(value)`, cut to `limit` characters: a huge value is echoed as a prefix."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+class Spec:
+    """A declared argument type: `check(value)` returns the value (normalised) or raises."""
+
+    expected = "a value"
+
+    def accepts(self, value):
+        raise NotImplementedError
+
+    def normalise(self, value):
+        return value
+
+    def check(self, architecture, argument, value):
+        if not self.accepts(value):
+            raise ValueError(f"Invalid value for argument `{argument}` of {architecture}: "
+                             f"expected {self.expected}. Received: {argument}={short(value)}")
+        return self.normalise(value)
+
+    def __repr__(self):
+        return f"<{self.expected}>"
+
+
+class Integer(Spec):
+    def __init__(self, minimum, maximum=MAX_SIZE):
+        self.minimum, self.maximum = minimum, maximum
+        self.expected = f"an integer in [{minimum}, {maximum}]"
+
+    def accepts(self, value):
+        return (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and self.minimum <= value <= self.maximum)
+
+    def normalise(self, value):
+        return int(value)
+
+
+class Number(Spec):
+    """A finite real number in an interval; integers are accepted and become floats."""
+
+    def __init__(self, minimum, maximum=math.inf, closed_left=True, closed_right=True):
+        self.minimum, self.maximum = minimum, maximum
+        self.closed_left, self.closed_right = closed_left, closed_right
+        left, right = "[" if closed_left else "(", "]" if closed_right else ")"
+        self.expected = f"a finite number in {left}{minimum:g}, {maximum:g}{right}"
+
+    def accepts(self, value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return False
+        value = float(value)
+        return (math.isfinite(value)
+                and (self.minimum <= value if self.closed_left else self.minimum < value)
+                and (value <= self.maximum if self.closed_right else value < self.maximum))
+
+    def normalise(self, value):
+        return float(value)
+
+
+class Boolean(Spec):
+    expected = "true or false"
+
+    def accepts(self, value):
+        return isinstance(value, bool)
+
+
+class Choice(Spec):
+    def __init__(self, *options):
+        self.options = options
+        self.expected = f"one of {', '.join(map(repr, options))}"
+
+    def accepts(self, value):
+        return isinstance(value, str) and value in self.options
+
+
+class Name(Spec):
+    """A Keras model or layer name: a non-empty string without '/'."""
+
+    expected = "a non-empty string without '/'"
+
+    def accepts(self, value):
+        return isinstance(value, str) and bool(value.strip()) and "/" not in value
+
+
+class Activation(Spec):
+    """A Keras activation by name, e.g. relu or gelu."""
+
+    expected = "the name of a Keras activation, e.g. 'relu', 'gelu', 'tanh'"
+
+    def accepts(self, value):
+        import keras  # the registry's users have imported it already; kept out of import time
+
+        if not isinstance(value, str):
+            return False
+        try:
+            keras.activations.get(value)
+        except (ValueError, TypeError):
+            return False
+        return True
+
+
+class Sizes(Spec):
+    """A list of integers in a range; `ndim` fixes its length. Returned as a tuple."""
+
+    def __init__(self, minimum=1, maximum=MAX_SIZE, ndim=None, max_product=None):
+        self.element = Integer(minimum, maximum)
+        self.ndim, self.max_product = ndim, max_product
+        length = f"a list of {ndim} " if ndim else "a non-empty list of "
+        product = f" whose product is at most {max_product}" if max_product else ""
+        self.expected = (f"{length}integers in [{minimum}, {maximum}]{product}, e.g. "
+                         f"{[8] * (ndim or 2)}")
+
+    def accepts(self, value):
+        return (isinstance(value, (list, tuple)) and len(value) > 0
+                and (self.ndim is None or len(value) == self.ndim)
+                and all(self.element.accepts(v) for v in value)
+                and (self.max_product is None or math.prod(value) <= self.max_product))
+
+    def normalise(self, value):
+        return tuple(int(v) for v in value)
+
+
+class Shape(Sizes):
+    """An input shape without the batch axis, e.g. (8, 8, 1)."""
+
+    def __init__(self, ndim=None):
+        super().__init__(1, MAX_INPUT_ELEMENTS, ndim=ndim, max_product=MAX_INPUT_ELEMENTS)
+
+
+class Optional(Spec):
+    def __init__(self, spec):
+        self.spec = spec
+        self.expected = f"None or {spec.expected}"
+
+    def accepts(self, value):
+        return value is None or self.spec.accepts(value)
+
+    def normalise(self, value):
+        return None if value is None else self.spec.normalise(value)
