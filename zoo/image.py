@@ -22,13 +22,26 @@ import keras
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import ImageDihedralGroup
 from eqzoo.layers.representations import DefiningRep, ImageRep, TrivialRep
-from eqzoo.zoo.registry import register_architecture, register_presets
+from eqzoo.zoo.arguments import Activation, Integer, Name, Shape
+from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
 from eqzoo.zoo.symmetric_mlp import _preset as _mlp_preset
 
 
-@register_architecture("image_invariant_net")
-def image_invariant_net(*, input_shape, num_outputs, width=16, depth=1, pooled=64, hidden=64,
-                        activation="relu", name="image_invariant_net"):
+def _memory(config):
+    """The group's generators as float64 (pixels x pixels) matrices, which the bases are solved
+    from, and the head's weights (the equivariant layers' coefficients are few)."""
+    height, width, _ = config["input_shape"]
+    pixels = height * width
+    head = config["pooled"] * max(config["hidden"], 1) + max(config["hidden"], config["pooled"]) * (
+        config["num_outputs"])
+    return 2 * 8 * pixels * pixels + BYTES_PER_PARAMETER * head
+
+
+@register_architecture("image_invariant_net", memory=_memory)
+def image_invariant_net(*, input_shape: Shape(ndim=3), num_outputs: Integer(1),
+                        width: Integer(1) = 16, depth: Integer(1) = 1, pooled: Integer(1) = 64,
+                        hidden: Integer(0) = 64, activation: Activation() = "relu",
+                        name: Name() = "image_invariant_net"):
     """Invariant classifier on `(h, w, c)` images under `ImageDihedralGroup(h, w)`."""
     if len(input_shape) != 3:
         raise ValueError("image_invariant_net takes images of shape (height, width, channels). "
