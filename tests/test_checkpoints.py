@@ -110,6 +110,15 @@ def test_a_file_that_verifies_but_does_not_load_falls_back(tmp_path):
     assert record["epoch"] == 1 and "optimizer step 4, its metadata says 999" in notes[0]
 
 
+def test_a_backup_written_by_keras_own_callback_still_resumes(tmp_path):
+    model = tiny_model()
+    keras_backup = keras.callbacks.BackupAndRestore(str(tmp_path), delete_checkpoint=False)
+    model.fit(X, Y, batch_size=8, epochs=2, callbacks=[keras_backup], verbose=0)
+    again, record, notes = restored(tmp_path)
+    assert record == {"epoch": 2, "batch": 0} and notes == []
+    assert checkpoints.optimizer_iterations(again) == 2 * STEPS_PER_EPOCH
+
+
 class Cut(BaseException):
     """Stands for SIGKILL: nothing after it runs, not even `except Exception`."""
 
