@@ -153,6 +153,8 @@ class Interrupts:
             self.previous = None
 
     def defer(self, folder):
+        if self.count:  # a Ctrl-C during set-up that some library caught and ignored
+            raise KeyboardInterrupt
         self.deferred, self.folder = True, folder
 
     def _handle(self, signum, frame):

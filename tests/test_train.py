@@ -466,3 +466,27 @@ def test_a_kill_after_training_resumes_at_the_final_evaluation(tmp_path, monkeyp
     metrics = read(folder, "metrics.json")
     assert metrics["epochs_completed"] == 3 and metrics["optimizer_iterations"] == 3 * STEPS
     assert (folder / "model.keras").exists() and not (folder / "backup").exists()
+
+
+def test_ctrl_c_is_a_flag_once_the_run_folder_exists_and_a_second_one_forces(tmp_path):
+    previous = signal.getsignal(signal.SIGINT)
+    interrupts = train.Interrupts().install()
+    try:
+        with pytest.raises(KeyboardInterrupt):  # set-up: nothing to save, stop at once
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.sigtimedwait([], 0.1)  # give the handler a bytecode boundary
+        with pytest.raises(KeyboardInterrupt):  # ... even if a library had swallowed it
+            interrupts.defer(str(tmp_path))
+        interrupts.count = 0
+        interrupts.defer(str(tmp_path))
+        interrupts.check()
+        os.kill(os.getpid(), signal.SIGINT)  # the first: only a flag
+        signal.sigtimedwait([], 0.1)
+        with pytest.raises(train.Interrupted):
+            interrupts.check()
+        with pytest.raises(KeyboardInterrupt):  # the second: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.sigtimedwait([], 0.1)
+    finally:
+        interrupts.uninstall()
+    assert signal.getsignal(signal.SIGINT) is previous
