@@ -4,8 +4,9 @@ Each chain starts one short `train.py` run in its own folder, sends it a signal 
 resumes it, signals the resumed process, and so on, then lets the last resume finish. Moments are
 drawn two ways: at a random time after launch (start-up, W&B, restore, training, the final
 evaluation), or inside a checkpoint write: the run is started with EQZOO_FAULT_CHECKPOINT_DELAY,
-which makes every backup write pause at each of its steps, and the signal follows the first
-temporary file to appear in the backup folder.
+which makes every backup write pause at each of its steps, and the signal follows the new
+weights file's temporary name appearing in the backup folder, in the first, second or third
+backup write of the process (drawn at random).
 
 An attempt (one signal) survives when
   - SIGINT: the process exits within a minute with code 130 and, once its run folder exists, its
@@ -110,12 +111,21 @@ def moment(out, err):
 def send_at_moment(launch, folder, how, rng, duration):
     """Wait for the moment, send nothing yet; returns a label, or None if the run ended first."""
     backup = os.path.join(folder, "backup")
-    if how == "write":
+    if how == "write":  # the skip+1-th backup write of this process, so later epochs get hit
+        skip, seen, inside = rng.randint(0, 2), 0, False
+        stale = set(os.listdir(backup)) if os.path.isdir(backup) else set()  # a killed writer's
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline and launch.popen.poll() is None:
-            if os.path.isdir(backup) and any(n.startswith(".tmp-") for n in os.listdir(backup)):
-                time.sleep(rng.uniform(0, 3.5 * WRITE_DELAY))
-                return "checkpoint write"
+            # The new weights file lives under its temporary name for three of the four pauses.
+            present = os.path.isdir(backup) and any(
+                n.startswith(".tmp-") and n.endswith("latest.weights.h5") and n not in stale
+                for n in os.listdir(backup))
+            if present and not inside:
+                if seen == skip:
+                    time.sleep(rng.uniform(0, 3.5 * WRITE_DELAY))
+                    return "checkpoint write"
+                seen += 1
+            inside = present
             time.sleep(0.005)
         return None
     time.sleep(rng.uniform(0.5, 0.9 * duration))
@@ -294,7 +304,8 @@ def report(rows, reference_seconds, wall_seconds, output, command):
               f"{WRITE_DELAY}` (each backup write pauses {WRITE_DELAY} s at each of its four "
               "steps: temporary weights file written, current pair rotated to `*.bkp` in two "
               "renames, new file renamed in, metadata written) and get the signal up to "
-              f"{3.5 * WRITE_DELAY:.2f} s after the temporary file appears. Other moments are "
+              f"{3.5 * WRITE_DELAY:.2f} s after the temporary file of the process's first, second "
+              "or third write (drawn at random) appears. Other moments are "
               f"uniform in [0.5 s, {reference_seconds:.0f} s] after launch, labelled by what the "
               "process had printed. Final weights are not compared with the uninterrupted run's: "
               "the input pipeline reshuffles per epoch from the seed, and a resumed process "
@@ -318,6 +329,8 @@ def main(argv=None):
                         "checkpoint writes (default 12)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--signals", default="SIGINT,SIGKILL", help="(default: SIGINT,SIGKILL)")
+    parser.add_argument("--moments", default="random,write", help="random: uniform after "
+                        "launch; write: inside a checkpoint write (default: random,write)")
     parser.add_argument("--include", metavar="JSONL", help="report these attempts too (the "
                         "faults.jsonl of an earlier invocation, e.g. with other --signals)")
     parser.add_argument("--duration", type=float, help="seconds of an uninterrupted run, the "
@@ -344,7 +357,7 @@ def main(argv=None):
             reference_seconds = args.duration or reference_run(scratch)
             print(f"uninterrupted run: {reference_seconds:.1f} s", flush=True)
             plan = [(signal.Signals[name], how) for name in args.signals.split(",")
-                    for how in ("random", "write")]
+                    for how in args.moments.split(",")]
         for signum, how in plan:
             want = 2 if args.quick else math.ceil(args.attempts / 2)  # half random, half writes
             sent, empty = 0, 0
