@@ -17,7 +17,6 @@ import argparse
 import ast
 import contextlib
 import copy
-import csv
 import datetime
 import difflib
 import io
@@ -29,6 +28,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -109,13 +109,13 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 # ----------------------------------------------------------------------------------------------
 TRAINING_STACK = ("np", "tf", "keras", "wandb", "WandbMetricsLogger", "datasets", "zoo",
                   "symmetry_residuals", "TASK_LOSS_AND_METRICS", "OPTIMIZERS",
-                  "EquivarianceMonitor", "log_model_artifacts", "weights_digest")
+                  "EquivarianceMonitor", "log_model_artifacts", "weights_digest", "checkpoints")
 
 
 def import_training_stack():
     """Imports NumPy, TensorFlow, Keras, W&B, the datasets and the zoo into this module."""
     global np, tf, keras, wandb, WandbMetricsLogger, datasets, zoo, symmetry_residuals
-    global EquivarianceMonitor, log_model_artifacts, weights_digest
+    global EquivarianceMonitor, log_model_artifacts, weights_digest, checkpoints
     global TASK_LOSS_AND_METRICS, OPTIMIZERS
     if "OPTIMIZERS" in globals():
         return
@@ -128,8 +128,7 @@ def import_training_stack():
     import wandb
     from wandb.integration.keras import WandbMetricsLogger
 
-    from eqzoo import datasets
-    from eqzoo import zoo
+    from eqzoo import checkpoints, datasets, zoo
     from eqzoo.layers.equivariance_monitor import EquivarianceMonitor
     from eqzoo.layers.inspection import symmetry_residuals
     from eqzoo.zoo.artifacts import log_model_artifacts, weights_digest
@@ -160,6 +159,47 @@ def __getattr__(name):
 
 class UsageError(Exception):
     """A bad flag, value, name or combination: one line and exit code 2, before any training."""
+
+
+class Interrupted(Exception):
+    """Raised where a run can stop cleanly after a Ctrl-C (see `Interrupts`)."""
+
+
+class Interrupts:
+    """SIGINT for one run. Until `defer` (no run folder yet, nothing to save) a SIGINT raises
+    KeyboardInterrupt at once. After it, the first SIGINT only sets a flag that `check` turns
+    into `Interrupted` between batches and between the final steps: no library in between can
+    swallow it, and no file is cut in half. A second SIGINT raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.count, self.folder, self.deferred, self.previous = 0, None, False, None
+
+    def install(self):
+        with contextlib.suppress(ValueError):  # not the main thread: Python's default stays
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def uninstall(self):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
+
+    def defer(self, folder):
+        if self.count:  # a Ctrl-C during set-up that some library caught and ignored
+            raise KeyboardInterrupt
+        self.deferred, self.folder = True, folder
+
+    def _handle(self, signum, frame):
+        self.count += 1
+        if not self.deferred or self.count > 1:
+            raise KeyboardInterrupt
+        # os.write, not print: the handler may run in the middle of a print to stderr.
+        os.write(sys.stderr.fileno(), b"\ntrain.py: Ctrl-C: stopping at the next batch and "
+                 b"saving (press it again to stop at once).\n")
+
+    def check(self):
+        if self.count:
+            raise Interrupted
 
 
 # ----------------------------------------------------------------------------------------------
@@ -650,23 +690,35 @@ def symmetry_and_time():
 # ----------------------------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------------------------
+def run_file_errors():
+    """`checkpoints.BrokenRunFile` once the training stack is imported; none can occur before."""
+    return (checkpoints.BrokenRunFile,) if "checkpoints" in globals() else ()
+
+
 def main(argv=None):
+    interrupts = Interrupts().install()
     try:
-        return train(argv)
-    except UsageError as error:
+        return train(argv, interrupts)
+    except (UsageError, *run_file_errors()) as error:
         print(f"train.py: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
-    except KeyboardInterrupt:
-        print("train.py: interrupted before training started.", file=sys.stderr)
+    except (KeyboardInterrupt, Interrupted):
+        if interrupts.folder is None:
+            print("train.py: interrupted before training started.", file=sys.stderr)
+        else:  # a second Ctrl-C: every file written so far is whole, the backup included
+            print(f"\ntrain.py: interrupted at once. Resume with: python train.py --resume "
+                  f"{interrupts.folder}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        interrupts.uninstall()
 
 
-def train(argv):
+def train(argv, interrupts):
     args = build_parser().parse_args(argv)
-    instead_of_training = {"list_models", "list_datasets", "card", "export", "export_format",
-                           "export_dir"}
+    instead_of_training = {"list_models", "list_datasets", "compare", "card", "export",
+                           "export_format", "export_dir"}
     if instead_of_training & set(vars(args)):
         import_training_stack()  # the registries live beside the models and pipelines they build
     if "list_models" in args:
@@ -746,24 +798,47 @@ def train(argv):
     else:  # every worker saves (saving may need them all), the others into scratch space
         folder = tempfile.mkdtemp(prefix=f"eqzoo-{config['run_id']}-worker-")
         print(f"Worker {strategy.cluster_resolver.task_id}: not the chief, writing to {folder}")
+    # From here on a Ctrl-C stops at the next batch or step, saves, and says how to resume.
+    interrupts.defer(folder if chief else None)
     print_config(config)
-    run = start_wandb(config, folder) if chief else None
-
-    # One fit. An equivariant preset's error is measured each epoch on the first validation batch.
+    # An equivariant preset's error is measured each epoch on the first validation batch.
     spec = preset["metadata"].get("equivariance")
     monitor = spec and EquivarianceMonitor(spec["rep_in"], spec["rep_out"],
                                            next(iter(splits["val"]))[0])
+    run = None
+    try:
+        run = start_wandb(config, folder) if chief else None
+        return fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strategy,
+                                 interrupts)
+    except Interrupted:
+        return stop_interrupted(model, folder, run, interrupts)
+
+
+def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strategy, interrupts):
+    """One `fit` resumed from the run's backup, the final evaluation and files. Every file is
+    written atomically; the backup stays until metrics.json, which marks the run finished.
+    `monitor` measures an equivariant preset's equivariance error each epoch (None otherwise)."""
     history_path = os.path.join(folder, "history.csv")
+    backup = checkpoints.Backup(os.path.join(folder, "backup"), note=warn)
+    checkpoints.repair_history(history_path, note=warn)
+    with strategy.scope():
+        resumed = backup.restore(model)
+    fitted = bool(resumed) and resumed.get("finished") == config["epochs"]
+    if resumed:
+        print(f"Resuming from the backup of epoch {resumed['epoch']}"
+              + (" (training had finished: evaluating)" if fitted else ""))
+    interrupts.check()
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         symmetry_and_time(),
         *([monitor] if monitor else []),
         keras.callbacks.CSVLogger(history_path, append=True),
         # After the history row: a kill between the two repeats an epoch rather than losing one.
-        keras.callbacks.BackupAndRestore(os.path.join(folder, "backup"), double_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(folder, "best.keras"), monitor="val_loss", save_best_only=True,
-            initial_value_threshold=best_val_loss(history_path)),
+        backup,
+        # After the backup: an epoch that ends is backed up before a Ctrl-C stops the run.
+        checkpoints.StopOnInterrupt(interrupts),
+        checkpoints.BestModelCheckpoint(os.path.join(folder, "best.keras"),
+                                        initial_value_threshold=best_val_loss(history_path)),
     ]
     if config["early_stopping"]:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -774,31 +849,22 @@ def train(argv):
         except Exception as error:
             warn(f"W&B's Keras logger failed ({first_line(error)}); training goes on without it.")
     started = time.perf_counter()
-    try:
+    losses = []
+    if not fitted:
         history = model.fit(splits["train"], validation_data=splits["val"],
                             epochs=config["epochs"], callbacks=callbacks,
                             shuffle=False)  # the pipeline shuffles, anew each epoch
-    except KeyboardInterrupt:
-        model.save(os.path.join(folder, "interrupted.keras"))
-        if run is not None:
-            wandb_call("finish", run.finish, exit_code=EXIT_INTERRUPTED)
-        print(f"\ntrain.py: interrupted; the model is in {folder}/interrupted.keras. "
-              f"Resume with: python train.py --resume {folder}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    losses = history.history.get("loss", [])
-    if losses and not np.isfinite(losses[-1]):
-        if run is not None:
-            wandb_call("finish", run.finish, exit_code=EXIT_FAILED)
-        best = f"; the best model so far is {folder}/best.keras" if len(losses) > 1 else ""
-        print(f"train.py: error: the training loss became {losses[-1]} in epoch {len(losses)} "
-              f"and TerminateOnNaN stopped the run; try a lower --learning-rate (it was "
-              f"{config['learning_rate']:g}){best}.", file=sys.stderr)
-        return EXIT_FAILED
+        losses = history.history.get("loss", [])
+    if (losses and not np.isfinite(losses[-1])) or not checkpoints.weights_finite(model):
+        return stop_non_finite(config, losses, folder, run)
+    interrupts.check()
+    backup.mark_finished(config["epochs"])  # a kill from here on resumes at the evaluation
 
     # Final evaluation and files.
     metrics = {}
     for name, split in splits.items():
-        values = model.evaluate(split, verbose=0, return_dict=True)
+        values = model.evaluate(split, verbose=0, return_dict=True,
+                                callbacks=[checkpoints.StopOnInterrupt(interrupts)])
         metrics.update({f"{name}/{key}": float(value) for key, value in values.items()})
     residuals = symmetry_residuals(model)
     summary = {
@@ -806,11 +872,15 @@ def train(argv):
         **{f"symmetry/{name}": value for name, value in residuals.items()},
         **(monitor.measure() if monitor else {}),
         "epochs_completed": len(read_history(history_path)),
+        "optimizer_iterations": checkpoints.optimizer_iterations(model),
         "fit_seconds": time.perf_counter() - started,
         "weights_sha256": weights_digest(model),
     }
-    model.save(os.path.join(folder, "model.keras"))
-    write_json(os.path.join(folder, "metrics.json"), summary)
+    interrupts.check()
+    checkpoints.save_model(model, os.path.join(folder, "model.keras"))
+    interrupts.check()
+    write_json(os.path.join(folder, "metrics.json"), summary)  # the run is finished
+    backup.remove()
     if run is not None:  # the test split is evaluated once, at the end, never to choose epochs
         tests = {key: value for key, value in metrics.items() if key.startswith("test/")}
         wandb_call("log", run.log, {"epoch": summary["epochs_completed"], **tests})
@@ -826,7 +896,45 @@ def train(argv):
         print(f"Run folder: {folder}")
     else:
         shutil.rmtree(folder, ignore_errors=True)
+    if interrupts.count:
+        print("train.py: interrupted after the run had finished; its folder is complete.",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
+
+
+def stop_non_finite(config, losses, folder, run):
+    """A NaN or inf stop: nothing non-finite is saved (best.keras holds the best finite epoch,
+    if any), no metrics.json, and W&B's summary says why the run stopped."""
+    best = os.path.join(folder, "best.keras")
+    epoch = len(losses) if losses else "?"
+    if run is not None:
+        wandb_call("summary", run.summary.update,
+                   {"stopped": "non-finite loss or weights", "stopped_epoch": epoch})
+        wandb_call("finish", run.finish, exit_code=EXIT_FAILED)
+    kept = (f"the best finite model so far is {best}" if os.path.exists(best)
+            else "no epoch ended with finite weights, so no model was saved")
+    loss = losses[-1] if losses else "non-finite"
+    print(f"train.py: error: the training loss became {loss} in epoch {epoch} and "
+          f"TerminateOnNaN stopped the run; try a lower --learning-rate (it was "
+          f"{config['learning_rate']:g}); {kept}.", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def stop_interrupted(model, folder, run, interrupts):
+    """After a Ctrl-C: the current weights as interrupted.keras (if finite), W&B finished with
+    exit code 130, and the resume command; the last epoch's backup is what a resume uses."""
+    saved = ""
+    if model.optimizer is not None and model.optimizer.built and \
+            checkpoints.weights_finite(model):
+        path = os.path.join(folder, "interrupted.keras")
+        checkpoints.save_model(model, path)
+        saved = f"; the model is in {path}"
+    if run is not None:
+        wandb_call("finish", run.finish, exit_code=EXIT_INTERRUPTED)
+    print(f"\ntrain.py: interrupted{saved}. Resume with: python train.py --resume {folder}",
+          file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 def default_run_id(config):
@@ -877,24 +985,19 @@ def git_state():
 
 
 def read_history(path):
-    """The rows of a history.csv, one per epoch: an epoch repeated after a kill keeps its last."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        rows = {int(row["epoch"]): row for row in csv.DictReader(f) if row.get("epoch")}
-    return [rows[epoch] for epoch in sorted(rows)]
+    """The rows of a history.csv, one per epoch: an epoch repeated after a kill keeps its last.
+    A line that is not a history row raises `checkpoints.BrokenRunFile` naming it."""
+    return checkpoints.read_history(path)
 
 
 def best_val_loss(history_path):
     """The best val_loss already in a resumed run, so that best.keras only ever improves."""
     values = [float(row["val_loss"]) for row in read_history(history_path) if row.get("val_loss")]
-    return min(values, default=None)
+    return min((value for value in values if math.isfinite(value)), default=None)
 
 
 def write_json(path, data):
-    with open(path, "w") as f:
-        json.dump(data, f, indent=2, default=str)
-        f.write("\n")
+    checkpoints.write_json(path, data)  # atomically: a kill leaves the old file or the new
 
 
 def short(value, limit=60):
@@ -966,17 +1069,28 @@ def export_run(folder, export_format, export_dir=None):
 # Comparing runs from their folders, offline: config differences, final metrics, val curves
 # ----------------------------------------------------------------------------------------------
 def compare(paths, plot_path=None):
-    runs = [path for path in paths if os.path.isfile(os.path.join(path, "config.json"))]
+    runs, configs, finals, histories, skipped = [], [], [], [], []
+    for path in paths:
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            if os.path.isdir(path):
+                skipped.append(f"skipping {path}: not a run folder (no config.json)")
+            continue
+        try:
+            config, final, history = read_run(path)
+        except (UsageError, checkpoints.BrokenRunFile) as error:
+            skipped.append(f"skipping {path}: {' '.join(str(error).split())}")
+            continue
+        runs.append(path)
+        configs.append(flatten(config))
+        finals.append(final)
+        histories.append(history)
     if not runs:
-        raise UsageError(f"--compare found no run folder (a folder with config.json) in {paths}")
-    for path in sorted(set(paths) - set(runs)):
-        if os.path.isdir(path):
-            warn(f"skipping {path}: not a run folder (no config.json)")
+        broken = [message for message in skipped if "not a run folder" not in message]
+        raise UsageError(f"--compare found no run folder (a folder with config.json) in {paths}"
+                         if not broken else f"--compare found no readable run: {broken[0]}")
+    for message in skipped:
+        warn(message)
     names = [os.path.basename(os.path.normpath(run)) for run in runs]
-    configs = [flatten(read_json(os.path.join(run, "config.json"), "--compare")) for run in runs]
-    finals = [read_json(os.path.join(run, "metrics.json"), "--compare")
-              if os.path.exists(os.path.join(run, "metrics.json")) else {} for run in runs]
-    histories = [read_history(os.path.join(run, "history.csv")) for run in runs]
 
     keys = sorted({key for config in configs for key in config} - {"run_id", "run_dir"})
     differing = [key for key in keys
@@ -1016,6 +1130,28 @@ def compare(paths, plot_path=None):
     plt.close(figure)
     print(f"Validation curves: {plot_path}")
     return 0
+
+
+def read_run(path):
+    """A run folder's config, final metrics ({} while unfinished) and history rows; a broken
+    file raises an error naming it."""
+    loaded = {}
+    for name in ("config.json", "metrics.json"):
+        file = os.path.join(path, name)
+        if name == "metrics.json" and not os.path.exists(file):
+            loaded[name] = {}
+            continue
+        try:
+            with open(file) as f:
+                loaded[name] = json.load(f)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{file} is not readable JSON ({first_line(error)}); restore or "
+                             "delete that file") from None
+        if not isinstance(loaded[name], dict):
+            raise UsageError(f"{file} holds a {type(loaded[name]).__name__}, expected a JSON "
+                             "object; restore or delete that file")
+    history = read_history(os.path.join(path, "history.csv"))
+    return loaded["config.json"], loaded["metrics.json"], history
 
 
 def flatten(config, prefix=""):

@@ -11,10 +11,13 @@ stopping on the validation loss (best weights restored).
     python benchmarks/bench_sample_efficiency.py               # ~30 min on 2 cores
     python benchmarks/bench_sample_efficiency.py --tasks digits,wine --seeds 0,1
     python benchmarks/bench_sample_efficiency.py --report      # tables and plots from saved runs
-    python benchmarks/bench_sample_efficiency.py --quick --output /tmp/out   # smoke run, seconds
+    python benchmarks/bench_sample_efficiency.py --quick       # smoke run, seconds, in /tmp
 
 Runs are appended to `<output>/sample_efficiency_runs.jsonl` as they finish (a rerun skips the
-ones already there), then `<output>/sample_efficiency.md` and one PNG per task are written.
+ones already there), then `<output>/sample_efficiency.md` and one PNG per task are written; the
+report ends with `<output>/sample_efficiency_notes.md` (how those runs were made) when it exists,
+so regenerating it loses no text. --quick writes to a new temporary folder unless --output names
+another one, never to benchmarks/results.
 """
 
 import argparse
@@ -63,6 +66,8 @@ STEPS, MIN_EPOCHS, MAX_EPOCHS, PATIENCE = 300, 15, 60, 10
 QUICK = dict(tasks=["quadratic_form"], sizes=[50], seeds=[0], steps=4, min_epochs=2,
              max_epochs=2, options={"num_examples": 256})
 RUNS_FILE = "sample_efficiency_runs.jsonl"
+NOTES_FILE = "sample_efficiency_notes.md"  # the report's last section, written by hand
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
 def epochs_for(train_size, steps, min_epochs, max_epochs):
@@ -183,9 +188,15 @@ def report(output):
                          + " | ".join(text) + " |")
         lines += ["", f"![{task}](sample_efficiency_{task}.png)", ""]
         plot(task, table, n_train, os.path.join(output, f"sample_efficiency_{task}.png"))
-    with open(os.path.join(output, "sample_efficiency.md"), "w") as f:
-        f.write("\n".join(lines))
-    print(f"Wrote {os.path.join(output, 'sample_efficiency.md')}")
+    notes = os.path.join(output, NOTES_FILE)
+    if os.path.exists(notes):  # how these runs were made: kept with them, never lost
+        with open(notes) as f:
+            lines.append(f.read().rstrip("\n"))
+    path = os.path.join(output, "sample_efficiency.md")
+    with open(path + ".tmp", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(path + ".tmp", path)
+    print(f"Wrote {path}")
 
 
 def plot(task, table, n_train, path):
@@ -216,15 +227,23 @@ def plot(task, table, n_train, path):
     plt.close(fig)
 
 
+def quick_output():
+    return tempfile.mkdtemp(prefix="eqzoo-sample-efficiency-quick-")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
     parser.add_argument("--sizes", default=",".join(str(s or "all") for s in SIZES))
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
-    parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results"))
+    parser.add_argument("--output", help=f"(default: {RESULTS}; with --quick a new temporary "
+                        "folder: a smoke run never touches measured results)")
     parser.add_argument("--report", action="store_true", help="only write tables and plots")
     parser.add_argument("--quick", action="store_true", help="smoke run: one task, seconds")
     args = parser.parse_args(argv)
+    if args.quick and args.output and os.path.realpath(args.output) == os.path.realpath(RESULTS):
+        parser.error(f"--quick never writes into {RESULTS}; pass another --output")
+    args.output = args.output or (quick_output() if args.quick else RESULTS)
     os.makedirs(args.output, exist_ok=True)
     if not args.report:
         if args.quick:

@@ -1,8 +1,10 @@
-"""benchmarks/bench_sample_efficiency.py: the --quick smoke run writes runs, a table and a plot."""
+"""benchmarks/bench_sample_efficiency.py: the --quick smoke run writes runs, a table and a plot
+elsewhere than the measured results, and regenerating the committed report loses no text."""
 
 import json
 import math
 import os
+import shutil
 import sys
 
 import pytest
@@ -19,8 +21,13 @@ def test_epochs_follow_the_step_budget():
 
 
 @pytest.mark.slow
-def test_quick_run_writes_runs_table_and_plot(tmp_path):
-    assert bench.main(["--quick", "--output", str(tmp_path)]) == 0
+def test_quick_run_writes_runs_table_and_plot_never_into_the_results(tmp_path, monkeypatch):
+    committed = {name: os.path.getmtime(os.path.join(bench.RESULTS, name))
+                 for name in os.listdir(bench.RESULTS)}
+    monkeypatch.setattr(bench, "quick_output", lambda: str(tmp_path))
+    assert bench.main(["--quick"]) == 0  # no --output: a temporary folder, as the README runs it
+    assert {name: os.path.getmtime(os.path.join(bench.RESULTS, name))
+            for name in os.listdir(bench.RESULTS)} == committed
     with open(tmp_path / bench.RUNS_FILE) as f:
         runs = [json.loads(line) for line in f]
     models = bench.TASKS["quadratic_form"][3]
@@ -32,3 +39,20 @@ def test_quick_run_writes_runs_table_and_plot(tmp_path):
     # A rerun finds every run done and only rewrites the report.
     assert bench.main(["--quick", "--output", str(tmp_path)]) == 0
     assert len((tmp_path / bench.RUNS_FILE).read_text().splitlines()) == len(models)
+
+
+def test_quick_run_refuses_to_write_into_the_measured_results(capsys):
+    with pytest.raises(SystemExit) as done:
+        bench.main(["--quick", "--output", bench.RESULTS])
+    assert done.value.code == 2 and "--quick never writes into" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_regenerating_the_committed_report_loses_no_text(tmp_path):
+    for name in (bench.RUNS_FILE, bench.NOTES_FILE):
+        shutil.copy(os.path.join(bench.RESULTS, name), tmp_path)
+    assert bench.main(["--report", "--output", str(tmp_path)]) == 0
+    with open(os.path.join(bench.RESULTS, "sample_efficiency.md")) as f:
+        committed = f.read()
+    assert (tmp_path / "sample_efficiency.md").read_text() == committed
+    assert "## How these numbers were made" in committed

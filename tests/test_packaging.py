@@ -37,8 +37,8 @@ def test_wheel_holds_only_the_eqzoo_namespace(wheel):
                                         or n.split("/")[0].startswith("eqzoo-")
                                         and n.split("/")[0].endswith(".dist-info"))]
     assert outside == []
-    for module in ("eqzoo/train.py", "eqzoo/layers/__init__.py", "eqzoo/zoo/__init__.py",
-                   "eqzoo/datasets/__init__.py"):
+    for module in ("eqzoo/train.py", "eqzoo/checkpoints.py", "eqzoo/layers/__init__.py",
+                   "eqzoo/zoo/__init__.py", "eqzoo/datasets/__init__.py"):
         assert module in names
     # eqzoo is a namespace package: no __init__.py of ours claims the top-level name either.
     assert "eqzoo/__init__.py" not in names

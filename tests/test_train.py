@@ -6,6 +6,8 @@ tests/test_train_processes.py. Every run here is tiny (width 8, one or two epoch
 
 import json
 import os
+import shutil
+import signal
 
 import keras
 import numpy as np
@@ -245,11 +247,14 @@ def test_wandb_init_failure_downgrades_to_offline_then_disabled(tmp_path, monkey
     assert "W&B offline failed (init timed out); continuing without W&B." in err
 
 
-def test_nan_loss_stops_with_a_clear_message(tmp_path, capsys):
+def test_nan_loss_stops_with_a_clear_message_and_saves_nothing_non_finite(tmp_path, capsys):
     code, folder = run(tmp_path, "--set", "width=8", "--epochs", "3", "--learning-rate", "1e10")
     err = capsys.readouterr().err
     assert code == 1
     assert "TerminateOnNaN stopped the run" in err and "lower --learning-rate" in err
+    # Keras' ModelCheckpoint saves a first epoch whatever its val_loss; this one never saves NaN.
+    assert "no epoch ended with finite weights, so no model was saved" in err
+    assert not (folder / "best.keras").exists()
     assert not (folder / "metrics.json").exists() and not (folder / "model.keras").exists()
 
 
@@ -329,3 +334,161 @@ def test_sweep_covers_every_constrained_preset_and_its_twin():
         args = train.build_parser().parse_args([f"--model={model}", "--seed=1"])
         config, _ = train.resolve_config(args)
         assert config["dataset"] in zoo.get_preset(model)["metadata"]["datasets"]
+
+
+# --- Ctrl-C, damaged run-folder files, resuming -----------------------------------------------
+SMALL = ["--set", "width=8", "--epochs", "3", "--dataset-option", "train_size=256",
+         "--run-id", "r"]
+STEPS = 256 // 32
+
+
+@pytest.fixture(scope="module")
+def interrupted_once(tmp_path_factory):
+    """A run stopped by a real SIGINT at the end of its second epoch of three (in-process: the
+    handler train.main installs turns it into a clean stop)."""
+
+    class CtrlCAfterSecondEpoch(train.SymmetryAndTime):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "SymmetryAndTime", CtrlCAfterSecondEpoch)
+        code, folder = run(tmp_path_factory.mktemp("interrupted"), *SMALL)
+    assert code == 130
+    return folder
+
+
+@pytest.fixture
+def interrupted(interrupted_once):
+    """Copies of the interrupted run, one per test, to damage as it likes."""
+    def copy(tmp_path):
+        shutil.copytree(interrupted_once, tmp_path / "runs" / "r")
+        return tmp_path / "runs" / "r"
+
+    return copy
+
+
+def resume(folder, *extra):
+    return train.main(["--resume", str(folder), *extra])
+
+
+def test_ctrl_c_backs_up_the_epoch_and_resume_finishes_with_the_optimizer_state(
+        interrupted, tmp_path, capsys):
+    folder = interrupted(tmp_path)
+    assert read(folder, "backup/training_metadata.json")["epoch"] == 2
+    assert (folder / "interrupted.keras").exists() and not (folder / "metrics.json").exists()
+    assert resume(folder) == 0
+    out = capsys.readouterr().out
+    assert "Resuming from the backup of epoch 2" in out and "Epoch 3/3" in out
+    assert "Epoch 2/3" not in out
+    metrics = read(folder, "metrics.json")
+    assert metrics["epochs_completed"] == 3 and metrics["optimizer_iterations"] == 3 * STEPS
+    assert [row["epoch"] for row in train.read_history(folder / "history.csv")] == ["0", "1", "2"]
+    assert not (folder / "backup").exists()
+
+
+def test_a_half_written_backup_falls_back_with_one_note(interrupted, tmp_path, capsys):
+    folder = interrupted(tmp_path)
+    latest = folder / "backup" / "latest.weights.h5"
+    latest.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
+    assert resume(folder) == 0
+    out, err = capsys.readouterr()
+    notes = [line for line in err.splitlines() if "previous checkpoint" in line]
+    assert len(notes) == 1 and "latest.weights.h5 is missing or does not match" in notes[0]
+    assert "resuming from the previous checkpoint (epoch 1)" in notes[0]
+    assert "Epoch 2/3" in out and "Traceback" not in err
+    assert read(folder, "metrics.json")["optimizer_iterations"] == 3 * STEPS
+
+
+def test_an_unusable_backup_is_one_line_naming_it(interrupted, tmp_path, capsys):
+    folder = interrupted(tmp_path)
+    (folder / "backup" / "training_metadata.json").write_text("garbage")
+    (folder / "backup" / "training_metadata.json.bkp").write_text("{}")
+    assert_one_line_error(capsys, resume(folder), f"{folder / 'backup'} holds no usable "
+                          "checkpoint", "training_metadata.json is broken",
+                          "Delete that folder to restart this run from epoch 1")
+
+
+def test_a_garbage_history_row_is_dropped_with_a_warning_and_compare_skips_it(
+        interrupted, tmp_path, capsys):
+    folder = interrupted(tmp_path)
+    with open(folder / "history.csv", "a") as f:
+        f.write("1,not a number\r\n")
+    capsys.readouterr()
+    assert train.main(["--compare", str(folder), "--plot", str(tmp_path / "c.png")]) == 2
+    err = capsys.readouterr().err
+    assert "history.csv: line 4 is not a history row" in err and "fix or delete that line" in err
+    assert "Traceback" not in err
+
+    assert resume(folder) == 0
+    err = capsys.readouterr().err
+    assert "history.csv: line 4 is not a history row ('1,not a number': 2 fields" in err
+    assert [row["epoch"] for row in train.read_history(folder / "history.csv")] == ["0", "1", "2"]
+
+
+def test_compare_skips_broken_runs_with_a_warning(interrupted, tmp_path, capsys):
+    good = interrupted(tmp_path)
+    broken = {"bad-config": ("config.json", "{"), "bad-metrics": ("metrics.json", "[1]"),
+              "bad-history": ("history.csv", "epoch,loss\r\nx\r\n")}
+    for name, (file, text) in broken.items():
+        shutil.copytree(good, tmp_path / "runs" / name)
+        (tmp_path / "runs" / name / file).write_text(text)
+    capsys.readouterr()
+    runs = sorted(str(p) for p in (tmp_path / "runs").iterdir())
+    assert train.main(["--compare", *runs, "--plot", str(tmp_path / "c.png")]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].split() == ["run", "r"]
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 3
+    assert all(warning.startswith("train.py: warning: skipping ") for warning in warnings)
+    assert "config.json is not readable JSON" in err and "restore or delete that file" in err
+    assert "metrics.json holds a list, expected a JSON object" in err
+    assert "history.csv: line 2 is not a history row" in err
+
+
+def test_a_kill_after_training_resumes_at_the_final_evaluation(tmp_path, monkeypatch, capsys):
+    saved = train.checkpoints.save_model
+
+    def killed_while_saving(model, path):
+        if str(path).endswith("model.keras"):
+            raise KeyboardInterrupt  # as a second Ctrl-C would, in the middle of the save
+        saved(model, path)
+
+    monkeypatch.setattr(train.checkpoints, "save_model", killed_while_saving)
+    code, folder = run(tmp_path, *SMALL)
+    assert code == 130 and "Resume with: python train.py --resume" in capsys.readouterr().err
+    assert read(folder, "backup/training_metadata.json")["finished"] == 3
+    monkeypatch.undo()
+    assert resume(folder) == 0
+    out = capsys.readouterr().out
+    assert "Resuming from the backup of epoch 3 (training had finished: evaluating)" in out
+    assert "Epoch " not in out.replace("Resuming from the backup of epoch", "")
+    metrics = read(folder, "metrics.json")
+    assert metrics["epochs_completed"] == 3 and metrics["optimizer_iterations"] == 3 * STEPS
+    assert (folder / "model.keras").exists() and not (folder / "backup").exists()
+
+
+def test_ctrl_c_is_a_flag_once_the_run_folder_exists_and_a_second_one_forces(tmp_path):
+    previous = signal.getsignal(signal.SIGINT)
+    interrupts = train.Interrupts().install()
+    try:
+        with pytest.raises(KeyboardInterrupt):  # set-up: nothing to save, stop at once
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.sigtimedwait([], 0.1)  # give the handler a bytecode boundary
+        with pytest.raises(KeyboardInterrupt):  # ... even if a library had swallowed it
+            interrupts.defer(str(tmp_path))
+        interrupts.count = 0
+        interrupts.defer(str(tmp_path))
+        interrupts.check()
+        os.kill(os.getpid(), signal.SIGINT)  # the first: only a flag
+        signal.sigtimedwait([], 0.1)
+        with pytest.raises(train.Interrupted):
+            interrupts.check()
+        with pytest.raises(KeyboardInterrupt):  # the second: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            signal.sigtimedwait([], 0.1)
+    finally:
+        interrupts.uninstall()
+    assert signal.getsignal(signal.SIGINT) is previous

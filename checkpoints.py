@@ -1,0 +1,419 @@
+"""Run-folder files that survive SIGKILL at any instant, and Ctrl-C that always stops a run.
+
+Every file is written beside its destination under a temporary name, flushed to disk and renamed
+over it (`os.replace` is atomic), so a reader sees the old file or the new one, never a half.
+`Backup` is Keras' `BackupAndRestore` with such writes, two checkpoints kept, each described by a
+metadata file holding its SHA-256 and optimizer step; a resume uses the newest pair that verifies
+and loads, says so in one line when it falls back, and refuses in one line when none does.
+`BestModelCheckpoint` never keeps non-finite weights; `StopOnInterrupt` stops `fit` between
+batches once train.py's SIGINT handler has set its flag.
+
+    backup = Backup("runs/x/backup", note=print)
+    resumed = backup.restore(model)           # None, or the metadata of the checkpoint loaded
+    model.fit(..., callbacks=[..., backup])   # a verified checkpoint after every epoch
+"""
+
+import contextlib
+import csv
+import glob
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+# A test hook: seconds to sleep at each step of a backup write, widening the window in which a
+# fault-injection run (benchmarks/bench_faults.py) can land a signal inside it.
+WRITE_DELAY_VARIABLE = "EQZOO_FAULT_CHECKPOINT_DELAY"
+TEMPORARY_PREFIX = ".tmp-"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class BrokenRunFile(Exception):
+    """A run-folder file that cannot be used; the message names it and says what to do."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Atomic writes
+# ----------------------------------------------------------------------------------------------
+def _fsync_directory(folder):
+    with contextlib.suppress(OSError):  # some file systems cannot open a directory
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def _write_temporary(path, write):
+    """`write(temporary_path)` beside `path`, flushed to disk; returns the temporary path. Its name
+    ends like `path` (Keras checks `.keras` and `.weights.h5`)."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX,
+                                             suffix="-" + os.path.basename(path), dir=folder)
+    os.close(descriptor)
+    try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
+        write(temporary)
+        with open(temporary, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    return temporary
+
+
+def atomic_write(path, write):
+    """Replace `path` by what `write(temporary_path)` writes, all or nothing."""
+    temporary = _write_temporary(path, write)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    _fsync_directory(os.path.dirname(path) or ".")
+
+
+def write_json(path, data):
+    def write(temporary):
+        with open(temporary, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+
+    atomic_write(path, write)
+
+
+def save_model(model, path):
+    """`model.save(path)`, atomically."""
+    atomic_write(path, lambda temporary: model.save(temporary, overwrite=True))
+
+
+def weights_finite(model):
+    return all(np.all(np.isfinite(keras.ops.convert_to_numpy(weight)))
+               for weight in model.weights if "float" in str(weight.dtype))
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_temporaries(folder):
+    """Temporary files a killed process left behind."""
+    for path in glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*")):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+# ----------------------------------------------------------------------------------------------
+# The training backup
+# ----------------------------------------------------------------------------------------------
+class Backup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose checkpoints survive a kill at any instant and are verified.
+
+    A checkpoint is `latest.weights.h5` (weights and optimizer state) and
+    `training_metadata.json` (epoch, SHA-256 and size of the weights file, optimizer step, and
+    `finished`: the epochs of a `fit` that returned, else false); the
+    one before is kept as `*.bkp`. A write puts the new weights file in place under a temporary
+    name, rotates the current pair to `*.bkp`, renames the new file in, then writes its metadata:
+    at every instant some metadata file describes a complete weights file on disk. Metadata is
+    paired with weights by checksum, so a kill between two renames loses nothing.
+
+    Args:
+        backup_dir: the folder, used by nothing else.
+        note: called with a one-line message when a checkpoint is skipped or a fallback is used.
+    """
+
+    def __init__(self, backup_dir, note=print):
+        super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=False)
+        self.note = note
+        self.finished = False
+        self.write_delay = float(os.environ.get(WRITE_DELAY_VARIABLE) or 0)
+        self._restored_epoch = None
+        self._skipped_non_finite = False
+
+    # Writing -----------------------------------------------------------------------------------
+    def _save_model(self):
+        if not weights_finite(self.model):
+            if not self._skipped_non_finite:
+                self.note(f"epoch {self._current_epoch} ended with non-finite weights; "
+                          f"{self.backup_dir} keeps the last finite checkpoint.")
+            self._skipped_non_finite = True
+            return
+        weights, metadata = self._weights_path, self._training_metadata_path
+        new_weights = _write_temporary(
+            weights, lambda temporary: self.model.save_weights(temporary, overwrite=True))
+        record = {
+            "epoch": self._current_epoch,
+            "batch": self._last_batch_seen,
+            "finished": self.finished,
+            "sha256": file_sha256(new_weights),
+            "bytes": os.path.getsize(new_weights),
+            "variables": len(self.model.weights),
+            "optimizer_iterations": optimizer_iterations(self.model),
+        }
+        self._pause()
+        if os.path.exists(weights) and os.path.exists(metadata):
+            os.replace(weights, self._prev_weights_path)
+            self._pause()
+            os.replace(metadata, self._prev_training_metadata_path)
+            self._pause()
+        os.replace(new_weights, weights)
+        self._pause()
+        write_json(metadata, record)
+
+    def _pause(self):
+        if self.write_delay:
+            time.sleep(self.write_delay)
+
+    def mark_finished(self, epochs):
+        """Record that `fit` for `epochs` returned (early stopping may have ended it sooner): a
+        resume for as many epochs goes straight to the final evaluation."""
+        self.finished = epochs
+        self._save_model()
+
+    def remove(self):
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+    # Restoring ---------------------------------------------------------------------------------
+    def restore(self, model):
+        """Load the newest checkpoint that verifies into `model` (built and compiled, under the
+        strategy's scope); returns its metadata, or None when there is none to resume.
+
+        Raises `BrokenRunFile` when checkpoint files exist but none verifies and loads."""
+        self.set_model(model)
+        if not os.path.isdir(self.backup_dir):
+            return None
+        remove_temporaries(self.backup_dir)
+        candidates, problems, broken = self._candidates()
+        for record, path in candidates:
+            try:
+                self._load(path, record)
+            except Exception as error:
+                problems.append(f"{os.path.basename(path)} does not load "
+                                f"({_first_line(error)})")
+                broken.add(path)
+                continue
+            if problems:
+                self.note(f"{self.backup_dir}: {'; '.join(problems)}; resuming from the "
+                          f"previous checkpoint (epoch {record['epoch']}); the broken files are "
+                          "kept as *.broken.")
+            self._settle(path, record, broken)
+            self._restored_epoch = self._current_epoch = record["epoch"]
+            return record
+        if problems:
+            raise BrokenRunFile(
+                f"{self.backup_dir} holds no usable checkpoint: {'; '.join(problems)}. Delete "
+                "that folder to restart this run from epoch 1, or start another --run-id.")
+        return None
+
+    def _candidates(self):
+        """`(candidates, problems, broken)`: [(metadata, weights path)] newest first, each
+        weights file's checksum verified; one-line problems; the paths of broken files."""
+        slots = {self._training_metadata_path: self._weights_path,
+                 self._prev_training_metadata_path: self._prev_weights_path}
+        sums = {path: file_sha256(path) for path in slots.values() if os.path.exists(path)}
+        records, problems, broken = [], [], set()
+        for path in slots:
+            if not os.path.exists(path):
+                continue
+            try:
+                with open(path) as f:
+                    record = json.load(f)
+                if not (isinstance(record, dict) and type(record.get("epoch")) is int
+                        and record["epoch"] >= 0):
+                    raise ValueError("no epoch number in it")
+            except (OSError, ValueError) as error:
+                problems.append(f"{os.path.basename(path)} is broken ({_first_line(error)})")
+                broken.add(path)
+                continue
+            records.append((record, path))
+        if not records and not problems:
+            return [], [], broken  # never backed up completely (a first write cut off): afresh
+        candidates = []
+        for record, path in sorted(records, key=lambda pair: -pair[0]["epoch"]):
+            if "sha256" in record:
+                matches = [w for w, digest in sums.items() if digest == record["sha256"]]
+            else:  # written by Keras' own BackupAndRestore: loading is the only check
+                matches = [slots[path]] if slots[path] in sums else []
+            if matches:
+                candidates.append((record, matches[0]))
+            elif not candidates:  # newer than any usable checkpoint: it is lost, say so
+                weights = os.path.basename(slots[path])
+                problems.append(f"{weights} is missing or does not match the checksum in "
+                                f"{os.path.basename(path)} (epoch {record['epoch']})")
+                broken.update(p for p in (path, slots[path]) if os.path.exists(p))
+        return candidates, problems, broken
+
+    def _load(self, path, record):
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        if path.endswith(".weights.h5"):
+            self.model.load_weights(path)
+        else:  # Keras reads only names ending .weights.h5: load *.bkp through a temporary link
+            linked = _write_temporary(self._weights_path, lambda temporary: _link(path, temporary))
+            try:
+                self.model.load_weights(linked)
+            finally:
+                os.remove(linked)
+        expected = record.get("optimizer_iterations")
+        if expected is not None and optimizer_iterations(self.model) != expected:
+            raise ValueError(f"optimizer step {optimizer_iterations(self.model)}, its metadata "
+                             f"says {expected}")
+        if not weights_finite(self.model):
+            raise ValueError("non-finite weights")
+
+    def _settle(self, used, record, broken):
+        """Put the checkpoint used in the `latest` slot, broken files aside as `*.broken`."""
+        for path in sorted(broken):
+            if path != used and os.path.exists(path):
+                os.replace(path, path + ".broken")
+        if used != self._weights_path:
+            if os.path.exists(self._weights_path):  # an orphan whose metadata was never written
+                os.remove(self._weights_path)
+            os.replace(used, self._weights_path)
+        write_json(self._training_metadata_path, record)
+
+    def on_train_begin(self, logs=None):
+        if self._restored_epoch is not None:
+            self.model._initial_epoch = self._restored_epoch
+
+
+def _link(source, destination):
+    os.remove(destination)
+    try:
+        os.link(source, destination)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(source, destination)
+
+
+def optimizer_iterations(model):
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not optimizer.built:
+        return 0
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
+def _first_line(error):
+    return (str(error).strip() or type(error).__name__).splitlines()[0][:200]
+
+
+# ----------------------------------------------------------------------------------------------
+# history.csv
+# ----------------------------------------------------------------------------------------------
+def parse_history(path):
+    """`(rows, problems)`: one row per epoch (a repeated epoch keeps its last row), and one
+    `"line N: ..."` per line that is not a history row."""
+    if not os.path.exists(path):
+        return [], []
+    with open(path, newline="") as f:
+        lines = list(csv.reader(f))
+    if not lines:
+        return [], []
+    header, problems, rows = lines[0], [], {}
+    if not header or header[0] != "epoch":
+        return [], [f"line 1 is not a header starting with 'epoch' ({_echo(lines[0])})"]
+    for number, cells in enumerate(lines[1:], start=2):
+        if not cells:
+            continue
+        try:
+            if len(cells) != len(header):
+                raise ValueError(f"{len(cells)} fields, the header has {len(header)}")
+            epoch = int(cells[0])
+            if epoch < 0:
+                raise ValueError("negative epoch")
+            for cell in cells[1:]:
+                if cell:
+                    float(cell)
+        except ValueError as error:
+            problems.append(f"line {number} is not a history row ({_echo(cells)}: {error})")
+            continue
+        rows[epoch] = dict(zip(header, cells))
+    return [rows[epoch] for epoch in sorted(rows)], problems
+
+
+def _echo(cells):
+    text = ",".join(cells)
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def read_history(path):
+    """The rows of a history.csv, one per epoch; raises `BrokenRunFile` on a line that is not."""
+    rows, problems = parse_history(path)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BrokenRunFile(f"{path}: {problems[0]}{more}; fix or delete that line (resuming "
+                            "the run drops it).")
+    return rows
+
+
+def repair_history(path, note):
+    """Drop the lines of a resumed run's history.csv that are not history rows (a kill in the
+    middle of a row, a stray edit), saying which, so appending goes on from a clean file."""
+    rows, problems = parse_history(path)
+    if not problems:
+        return
+    note(f"{path}: {'; '.join(problems)}; dropped (an epoch whose row is lost keeps no metrics "
+         "in this file; set it right by hand from W&B if needed).")
+    if rows:
+        header = list(rows[0])
+
+        def write(temporary):
+            with open(temporary, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=header)
+                writer.writeheader()
+                writer.writerows(rows)
+
+        atomic_write(path, write)
+    else:
+        os.replace(path, path + ".broken")
+
+
+# ----------------------------------------------------------------------------------------------
+# Ctrl-C
+# ----------------------------------------------------------------------------------------------
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Calls `interrupts.check()` (which raises once a SIGINT came) at every batch and epoch end.
+    Placed after `Backup`, an epoch that ends is backed up first, and raising from a batch skips
+    the epoch's end: a partial epoch is never recorded as done."""
+
+    def __init__(self, interrupts):
+        super().__init__()
+        self.interrupts = interrupts
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.interrupts.check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self.interrupts.check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.interrupts.check()
+
+
+class BestModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """`ModelCheckpoint(save_best_only=True)` that writes atomically and never saves an epoch
+    whose monitored value or weights are not finite."""
+
+    def __init__(self, filepath, monitor="val_loss", initial_value_threshold=None):
+        super().__init__(filepath, monitor=monitor, save_best_only=True,
+                         initial_value_threshold=initial_value_threshold)
+
+    def _save_model(self, epoch, batch, logs):
+        current = (logs or {}).get(self.monitor)
+        if current is None or not np.isfinite(current) or not weights_finite(self.model):
+            return
+        filepath = self._get_file_path(epoch, batch, logs)
+        if self._should_save_model(epoch, batch, logs, filepath):
+            save_model(self.model, filepath)
