@@ -6,7 +6,7 @@
 """
 
 # Importing an architecture module registers its presets.
-from eqzoo.zoo import equivariant, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
+from eqzoo.zoo import equivariant, graph, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
 from eqzoo.zoo.registry import (
     create_model,
     get_preset,
