@@ -8,7 +8,7 @@ values), four ways, timed in interleaved rounds (medians):
 - `orbit gather`: the generic path for permutation representations, the `(n^2 c, n^2 c)` kernel
   gathered from the coefficients by the map of orbit ids, then one matmul (O(n^4 c^2));
 - `dense basis`: the generic path for any representation, an orthonormal `(dim, n^4 c^2)` basis
-  assembled by one matmul; skipped when that basis would exceed 1 GiB of float32;
+  assembled by one matmul; skipped when that basis would exceed 256 MiB of float32;
 - `Dense`: keras.layers.Dense on the flattened matrix (n^4 c^2 weights), for scale.
 
 Also: building the basis once (numpy, cached afterwards): the closed form, the orbit search over
@@ -39,7 +39,7 @@ from eqzoo.layers.groups import SymmetricGroup  # noqa: E402
 from eqzoo.layers.representations import DefiningRep  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")
-MAX_DENSE_BYTES = 2**30
+MAX_DENSE_BYTES = 2**28
 VARIANTS = ["closed form", "orbit gather", "dense basis", "Dense"]
 
 
