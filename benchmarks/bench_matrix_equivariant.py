@@ -82,10 +82,14 @@ def one_off(fn):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[8, 16, 32],
+                        help="n for the training-step table (none: skip it)")
     parser.add_argument("--channels", type=int, default=4)
-    parser.add_argument("--basis-sizes", type=int, nargs="+", default=[4, 6, 8, 16, 32],
+    parser.add_argument("--basis-sizes", type=int, nargs="*", default=[4, 6, 8, 16, 32],
                         help="n for the basis-building table (one channel)")
+    parser.add_argument("--null-space-max", type=int, default=1296,
+                        help="largest number of unknowns n^4 for the null-space timing (eigh is "
+                             "cubic: 4096 unknowns, n = 8, take tens of minutes on a busy CPU)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds-per-round", type=float, default=0.3)
@@ -94,8 +98,9 @@ def main():
 
     print(f"# S_n on n x n matrices: one {c}-channel matrix -> matrix layer, batch {args.batch}, "
           f"float32, no XLA, {args.rounds} rounds (medians)\n\n{machine_line()}\n")
-    print("| n | variant | parameters | train step ms | step / closed form |")
-    print("|---|---|---|---|---|")
+    if args.sizes:
+        print("| n | variant | parameters | train step ms | step / closed form |")
+        print("|---|---|---|---|---|")
     for n in args.sizes:
         rep = matrices(n, c)
         variants = list(VARIANTS)
@@ -128,8 +133,8 @@ def main():
         rep = matrices(n, 1)
         closed_s = one_off(lambda: commutant_basis.__wrapped__(rep, rep))
         orbit_s = one_off(lambda: commutant_basis.__wrapped__(rep, rep, method="orbits"))
-        dense = "n/a (> 4096 unknowns)"
-        if rep.dim ** 2 <= MAX_DENSE_SIZE:
+        dense = f"n/a (> {min(args.null_space_max, MAX_DENSE_SIZE)} unknowns)"
+        if rep.dim ** 2 <= min(args.null_space_max, MAX_DENSE_SIZE):
             dense = f"{one_off(lambda: commutant_basis.__wrapped__(rep, rep, method='dense')):.2f}"
         dim = commutant_basis(rep, rep).dim
         print(f"| {n} | {rep.dim ** 2:,} | {dim} | {closed_s:.5f} | {orbit_s:.3f} | {dense} |",
