@@ -7,23 +7,25 @@ import numpy as np
 import tensorflow as tf
 
 TASKS = ("classification", "regression", "reconstruction")
-STRUCTURES = ("vector", "image", "set", "signal", "tensor")
+STRUCTURES = ("vector", "image", "set", "signal", "graph", "tensor")
 TARGET_BEHAVIOURS = ("invariant", "equivariant")
 
 
 @dataclasses.dataclass(frozen=True)
 class Symmetry:
-    """A group acting on one axis of every example, and how the target responds.
+    """A group acting on one axis (or several) of every example, and how the target responds.
 
     The group acts through its defining matrices along `axis` of an example (the batch axis not
     counted): `(g . x)[..., i, ...] = sum_j g[i, j] x[..., j, ...]`, which for a permutation
-    group is `x[p]` along that axis. With `target="invariant"` the ground truth satisfies
+    group is `x[p]` along that axis. A tuple of axes acts along each of them: with
+    `axis=(0, 1)` an n x n matrix moves as `g X g^T`, e.g. a graph's adjacency matrix under a
+    relabelling of its nodes. With `target="invariant"` the ground truth satisfies
     `f(g . x) = f(x)`; with `target="equivariant"` it satisfies `f(g . x) = g . f(x)`, the group
-    acting on the same axis of the target.
+    acting on the same axes of the target.
 
     Args:
-        group: a `layers.groups.FiniteGroup` whose `dim` equals the size of that axis.
-        axis: the axis of one example the group acts on.
+        group: a `layers.groups.FiniteGroup` whose `dim` equals the size of those axes.
+        axis: the axis of one example the group acts on, or a tuple of axes.
         target: "invariant" or "equivariant".
 
     Example:
@@ -45,18 +47,26 @@ class Symmetry:
                 f"{list(TARGET_BEHAVIOURS)}. Received: target={self.target!r}"
             )
 
+    @property
+    def axes(self):
+        """The acted-on axes as a tuple (`axis` may be one int)."""
+        return tuple(self.axis) if isinstance(self.axis, (tuple, list)) else (self.axis,)
+
     def apply(self, g, batch):
         """`g . x` for every example `x` of a batch (numpy, shape kept)."""
         batch = np.asarray(batch)
-        moved = np.moveaxis(batch, self.axis + 1, 0)
-        return np.moveaxis(np.tensordot(np.asarray(g), moved, axes=1), 0, self.axis + 1)
+        for axis in self.axes:
+            moved = np.moveaxis(batch, axis + 1, 0)
+            batch = np.moveaxis(np.tensordot(np.asarray(g), moved, axes=1), 0, axis + 1)
+        return batch
 
     def apply_to_target(self, g, targets):
         """What the targets of `g . x` are, given the targets of `x`."""
         return targets if self.target == "invariant" else self.apply(g, targets)
 
     def to_dict(self):
-        return {"group": repr(self.group), "axis": self.axis, "target": self.target}
+        axis = list(self.axes) if len(self.axes) > 1 else self.axes[0]
+        return {"group": repr(self.group), "axis": axis, "target": self.target}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +83,8 @@ class DatasetInfo:
             input_shape`).
         structure: how an example is laid out: "vector", "image" (height, width, channels),
             "set" (elements, features: order carries no meaning), "signal" (a periodic
-            sequence) or "tensor" (anything else).
+            sequence), "graph" (an n x n adjacency or distance matrix: node order carries no
+            meaning) or "tensor" (anything else).
         input_shape: shape of one example, without the batch axis.
         output_shape: shape of what the model must output for one example.
         num_classes: number of classes for classification, else None.

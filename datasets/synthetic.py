@@ -155,12 +155,60 @@ def hopfield_patterns(seed, num_examples=512, size=32, patterns=4, corruption=0.
     )
 
 
+def _random_graphs(rng, num_examples, nodes, max_density, task):
+    """Erdos-Renyi graphs G(n, p), p ~ U(0, max_density) per graph: symmetric 0/1 adjacency."""
+    if not 0 < max_density <= 1:
+        raise ValueError(f"Invalid value for option `max_density` of {task!r}: expected a number "
+                         f"in (0, 1]. Received: max_density={max_density!r}")
+    p = rng.uniform(0.0, max_density, size=(num_examples, 1, 1))
+    upper = np.triu(rng.random((num_examples, nodes, nodes)) < p, k=1)
+    return (upper | upper.transpose(0, 2, 1)).astype(np.float64)
+
+
+def graph_triangles(seed, num_examples=512, nodes=8, max_density=0.5):
+    """Count the triangles of a random graph, `trace(A^3) / 6`: invariant under relabelling."""
+    _, data_rng = _rngs(seed)
+
+    def target_fn(a):
+        return np.einsum("bij,bjk,bki->b", a, a, a)[:, None] / 6.0
+
+    x = _random_graphs(data_rng, num_examples, nodes, max_density, "graph_triangles")
+    return SyntheticTask(
+        x, target_fn(x), target_fn,
+        Symmetry(SymmetricGroup(nodes), axis=(0, 1), target="invariant"), "graph",
+        f"Adjacency matrices of Erdos-Renyi graphs on {nodes} nodes, edge probability drawn from "
+        f"U(0, {max_density:g}) per graph; the target is the number of triangles, trace(A^3) / 6, "
+        "invariant under any relabelling of the nodes, A -> P A P^T.",
+    )
+
+
+def line_graph_degrees(seed, num_examples=512, nodes=8, max_density=0.5):
+    """Each edge's degree in the line graph, `A_ij (d_i + d_j - 2)`: equivariant, symmetric."""
+    _, data_rng = _rngs(seed)
+
+    def target_fn(a):
+        degrees = a.sum(axis=2)
+        return a * (degrees[:, :, None] + degrees[:, None, :] - 2.0)
+
+    x = _random_graphs(data_rng, num_examples, nodes, max_density, "line_graph_degrees")
+    return SyntheticTask(
+        x, target_fn(x), target_fn,
+        Symmetry(SymmetricGroup(nodes), axis=(0, 1), target="equivariant"), "graph",
+        f"Adjacency matrices of Erdos-Renyi graphs on {nodes} nodes, edge probability drawn from "
+        f"U(0, {max_density:g}) per graph; the target is the symmetric matrix of edge degrees in "
+        "the line graph, Y_ij = A_ij (d_i + d_j - 2) (the edges sharing an end with edge ij), "
+        "equivariant under relabelling: Y -> P Y P^T when A -> P A P^T.",
+    )
+
+
 TASKS = {
     "quadratic_form": quadratic_form,
     "set_sum": set_sum,
     "set_max": set_max,
     "cyclic_signal": cyclic_signal,
     "hopfield_patterns": hopfield_patterns,
+    "graph_triangles": graph_triangles,
+    "line_graph_degrees": line_graph_degrees,
 }
 
 

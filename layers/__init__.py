@@ -26,12 +26,15 @@ from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
 from eqzoo.layers.pairwise_interaction import PairwiseInteraction
 from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
 from eqzoo.layers.representations import (
+    AntisymmetricSquare,
     ChannelRep,
     DefiningRep,
     DirectSum,
     ImageRep,
     RegularRep,
     Representation,
+    SymmetricSquare,
+    TensorProduct,
     TrivialRep,
 )
 from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
@@ -40,6 +43,7 @@ from eqzoo.layers.symmetric_constraint import SymmetricConstraint
 from eqzoo.layers.symmetric_dense import SymmetricDense
 
 __all__ = [
+    "AntisymmetricSquare",
     "BoundedSpectrumDense",
     "ChannelRep",
     "CyclicGroup",
@@ -66,6 +70,8 @@ __all__ = [
     "SymmetricDenseLayerLowerTriangular",
     "SymmetricDenseLayerMasked",
     "SymmetricGroup",
+    "SymmetricSquare",
+    "TensorProduct",
     "TrivialGroup",
     "TrivialRep",
     "assert_equivariant",

@@ -4,8 +4,12 @@ In the Keras layout `y = x @ W` (rows are examples) that is exactly equivariance
 `f(rho_in(g) x) = rho_out(g) f(x)`: a row vector moves as `x @ rho(g)^T`, and
 `x rho_in(g)^T W = x W rho_out(g)^T`. Column-vector texts write it `rho_out(g) W^T = W^T rho_in(g)`.
 
-Four kinds of basis, all computed once with numpy and cached per (rep_in, rep_out, symmetric):
+Five kinds of basis, all computed once with numpy and cached per (rep_in, rep_out, symmetric):
 
+- `PartitionBasis`: S_n on invariants, points and n x n matrices (`V * V`), with channels: the
+  Bell(k_in + k_out) maps of Maron et al. 2019 (15 matrix -> matrix, 5 matrix <-> points,
+  2 matrix <-> invariants), applied by pooling and broadcasting (diagonals, row and column
+  means, transposes), never through an n^4 kernel.
 - `DeepSetsBasis`: S_n on points with channels, `W = I (x) Lambda + 11^T (x) Gamma` (Zaheer et
   al. 2017), assembled by broadcasting: 2 c_in c_out values.
 - `CirculantBasis`: C_n on points with channels, block circulants `W[i, j] = C[(j - i) mod n]`
@@ -26,7 +30,7 @@ import numpy as np
 from keras import ops
 
 from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
-from eqzoo.layers.representations import ChannelRep, DefiningRep, TrivialRep
+from eqzoo.layers.representations import ChannelRep, DefiningRep, TensorProduct, TrivialRep
 
 MAX_DENSE_SIZE = 4096  # n_in * n_out above which the cubic-cost null space takes > ~15 s
 
@@ -44,6 +48,14 @@ class CommutantBasis:
     def project(self, matrix):
         """Least-squares coefficients of `matrix`: the nearest kernel in the commutant."""
         raise NotImplementedError
+
+    def apply(self, x, coefficients):
+        """`x @ W` for flat inputs `(..., n_in)`; a basis may compute it without assembling W."""
+        return ops.matmul(x, self.assemble(coefficients))
+
+    def initial_coefficients(self, initializer, scale, dtype=None):
+        """Starting coefficients: a full-shape draw of `initializer`, projected, times `scale`."""
+        return ops.multiply(self.project(initializer(self.shape, dtype=dtype)), scale)
 
     def dense(self):
         """The basis as a numpy array `(dim, n_in, n_out)` (for tests and small sizes)."""
@@ -118,6 +130,123 @@ class CirculantBasis(OrbitBasis):
         return ops.reshape(rows, self.shape)
 
 
+class PartitionBasis(CommutantBasis):
+    """S_n on tensors of order k <= 2 with channels: the Bell(k_in + k_out) maps of Maron et al.
+
+    An order-k feature with c channels is an `(n,) * k + (c,)` array: invariants (k = 0),
+    points (k = 1) or n x n matrices (k = 2), where a permutation moves a matrix as `P X P^T`.
+    The input is pooled by order (means, so no statistic grows with n):
+
+        k_in = 2:  order 2: X, X^T;  order 1: diag X, row means, column means;
+                   order 0: mean of diag X, mean of X
+        k_in = 1:  order 1: v;  order 0: mean of v          k_in = 0:  order 0: a
+
+    and every pool is placed in the output in each way its order allows:
+
+        k_out = 2: order 2 whole; orders 1 and 0 on the diagonal; order 1 along rows
+                   (`Y[i, j] = u[i]`) and along columns (`Y[i, j] = u[j]`); order 0 everywhere
+        k_out = 1: order 1 pointwise; order 0 everywhere        k_out = 0: order 0
+
+    Each (pool, placement) pair is one basis map with a `(c_in, c_out)` block of coefficients:
+    15 for matrix -> matrix, 5 for matrix <-> points, 2 for matrix <-> invariants, 2 for
+    points -> points (DeepSets). These span the commutant when n >= k_in + k_out (Maron et al.,
+    "Invariant and Equivariant Graph Networks", ICLR 2019); `apply` costs a few passes over the
+    input, and `assemble` builds the `(n_in, n_out)` kernel only when asked (tests, folding).
+    """
+
+    def __init__(self, n, order_in, c_in, order_out, c_out):
+        self.n, self.order_in, self.c_in, self.order_out, self.c_out = (
+            n, order_in, c_in, order_out, c_out)
+        self.in_shape = (n,) * order_in + (c_in,)
+        self.out_shape = (n,) * order_out + (c_out,)
+        pools = {2: 2 if order_in == 2 else 0, 1: {2: 3, 1: 1, 0: 0}[order_in], 0: 2 if
+                 order_in == 2 else 1}
+        placements = {2: [("whole", 2), ("diagonal", 1), ("diagonal", 0), ("rows", 1),
+                          ("columns", 1), ("everywhere", 0)],
+                      1: [("pointwise", 1), ("everywhere", 0)],
+                      0: [("everywhere", 0)]}[order_out]
+        self.blocks = [(place, order, pools[order]) for place, order in placements if pools[order]]
+        self.maps = sum(count for _, _, count in self.blocks)
+        super().__init__((int(np.prod(self.in_shape)), int(np.prod(self.out_shape))),
+                         self.maps * c_in * c_out)
+        self._pseudo_inverse = None
+
+    def _pools(self, x):
+        """The input's pools by order: `{order: [(batch, (n,) * order, c_in) tensors]}`."""
+        if self.order_in == 0:
+            return {0: [x]}
+        if self.order_in == 1:
+            return {1: [x], 0: [ops.mean(x, axis=1)]}
+        eye = ops.reshape(ops.eye(self.n, dtype=x.dtype), (1, self.n, self.n, 1))
+        diagonal = ops.sum(ops.multiply(x, eye), axis=2)
+        return {2: [x, ops.transpose(x, (0, 2, 1, 3))],
+                1: [diagonal, ops.mean(x, axis=2), ops.mean(x, axis=1)],
+                0: [ops.mean(diagonal, axis=1), ops.mean(x, axis=(1, 2))]}
+
+    def apply(self, x, coefficients):
+        lead = leading_shape(x, 1)
+        pools = self._pools(ops.reshape(x, (-1,) + self.in_shape))
+        n, c_in, c_out = self.n, self.c_in, self.c_out
+        eye = ops.reshape(ops.eye(n, dtype=x.dtype), (1, n, n, 1))
+        total, start, full = 0, 0, False
+        for place, order, count in self.blocks:
+            size = count * c_in * c_out
+            weights = ops.reshape(coefficients[start:start + size], (count * c_in, c_out))
+            start += size
+            pooled = pools[order][0] if count == 1 else ops.concatenate(pools[order], axis=-1)
+            y = ops.matmul(pooled, ops.cast(weights, x.dtype))
+            if place == "diagonal":
+                y = ops.multiply(eye, y[:, :, None, :] if order == 1 else y[:, None, None, :])
+            elif place == "rows":
+                y = y[:, :, None, :]
+            elif place == "columns":
+                y = y[:, None, :, :]
+            elif place == "everywhere" and self.order_out > 0:
+                y = ops.reshape(y, (-1,) + (1,) * self.order_out + (c_out,))
+            full = full or place in ("whole", "diagonal", "pointwise") or self.order_out == 0
+            # `+`, not ops.add: keras.ops.add (TensorFlow) takes an operand with one non-unit
+            # axis for a bias and adds it along axis 1 or -1, so a (batch, 1, 1, c) term would
+            # land on the rows whenever batch == n.
+            total = total + y
+        if not full:  # only broadcast terms: give the output its n axes
+            total = total + ops.zeros(self.out_shape, dtype=x.dtype)
+        return ops.reshape(total, lead + (self.shape[1],))
+
+    def assemble(self, coefficients):
+        # Row a of the kernel is the image of the a-th unit input.
+        units = ops.eye(self.shape[0], dtype=coefficients.dtype)
+        return self.apply(units, coefficients)
+
+    def project(self, matrix):
+        if self._pseudo_inverse is None:
+            if self.dim * self.shape[0] * self.shape[1] > 2**26:
+                raise ValueError(
+                    f"Projecting a full kernel onto {self!r} needs its dense basis, "
+                    f"{self.dim} x {self.shape[0]} x {self.shape[1]} values; this is only done "
+                    "for kernels of at most 2^26 basis entries. Set the coefficients directly.")
+            dense = super().dense().reshape(self.dim, -1)
+            self._pseudo_inverse = np.linalg.pinv(dense.T)
+        inverse = ops.convert_to_tensor(self._pseudo_inverse, dtype=matrix.dtype)
+        return ops.reshape(ops.matmul(inverse, ops.reshape(matrix, (-1, 1))), (self.dim,))
+
+    def initial_coefficients(self, initializer, scale, dtype=None):
+        # Each placement acts as a Dense layer on the pooled features, so the draw has the fans of
+        # one `(maps * c_in, c_out)` kernel: no n^4 draw to project, and `scale` does not apply.
+        del scale
+        draw = initializer((self.maps * self.c_in, self.c_out), dtype=dtype)
+        return ops.reshape(draw, (self.dim,))
+
+    def __repr__(self):
+        return (f"PartitionBasis(n={self.n}, order {self.order_in} x {self.c_in} -> order "
+                f"{self.order_out} x {self.c_out}, dim={self.dim})")
+
+
+def leading_shape(x, trailing):
+    """`x`'s leading axes as a reshape target: the unknown (batch) one as -1."""
+    lead = tuple(x.shape[: len(x.shape) - trailing])
+    return tuple(-1 if d is None else int(d) for d in lead)
+
+
 class DeepSetsBasis(CommutantBasis):
     """`W = I_n (x) Lambda + 1 1^T (x) Gamma`; coefficients `[Lambda.ravel(), Gamma.ravel()]`."""
 
@@ -166,6 +295,13 @@ def commutant_basis(rep_in, rep_out, symmetric=False, method="auto"):
             f"method='orbits' needs permutation representations. Received: {rep_in!r} -> "
             f"{rep_out!r}"
         )
+    orders = _tensor_order(rep_in), _tensor_order(rep_out)
+    if method == "auto" and not symmetric and all(orders) and isinstance(
+            rep_in.group, SymmetricGroup):
+        (_, k_in, c_in), (_, k_out, c_out) = orders
+        n = rep_in.group.degree
+        if max(k_in, k_out) == 2 and n >= k_in + k_out:  # below, the maps are dependent
+            return PartitionBasis(n, k_in, c_in, k_out, c_out)
     points_in, points_out = _points(rep_in), _points(rep_out)
     if method == "auto" and points_in and points_out:
         (group, c_in), (_, c_out) = points_in, points_out
@@ -213,6 +349,20 @@ def _points(rep):
         rep, channels = rep.base, rep.num_channels
     if type(rep) is DefiningRep and hasattr(rep.group, "degree"):
         return rep.group, channels
+    return None
+
+
+def _tensor_order(rep):
+    """(group, order, channels) for invariants (0), points (1) and `V * V` matrices (2)."""
+    if type(rep) is TrivialRep:
+        return rep.group, 0, rep.dim
+    channels = 1
+    if isinstance(rep, ChannelRep):
+        rep, channels = rep.base, rep.num_channels
+    if type(rep) is DefiningRep and hasattr(rep.group, "degree"):
+        return rep.group, 1, channels
+    if type(rep) is TensorProduct and all(type(f) is DefiningRep for f in rep.factors):
+        return rep.group, 2, channels
     return None
 
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis
+from eqzoo.layers.equivariant_basis import leading_shape, commutant_basis, invariant_basis
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.layers.structured_dense import StructuredDense, _AssembledKernelRegularizer
 
@@ -23,9 +23,13 @@ class EquivariantDense(StructuredDense):
     for `C_n`, circulants (n + 1); for `D_n`, symmetric circulants (n // 2 + 2). An elementwise
     activation keeps equivariance when `rho_out` permutes coordinates.
 
-    Inputs are flat, `(..., rep_in.dim)`, or, when `rep_in` is a `ChannelRep` (points with
-    channels), `(..., n, c_in)`; outputs then are `(..., n_out, c_out)` for a `ChannelRep` output
-    and `(..., rep_out.dim)` otherwise (e.g. a `TrivialRep` for invariant outputs).
+    Inputs are flat, `(..., rep_in.dim)`, or shaped as `rep_in.shape`: `(..., n, c_in)` for a
+    `ChannelRep` of points, `(..., n, n)` for n x n matrices `V * V` (adjacency or distance
+    matrices), `(..., n, n, c_in)` for `(V * V).channels(c_in)`; outputs then are shaped as
+    `rep_out.shape` (e.g. `(..., n, n, c_out)`, `(..., n, c_out)`, or `(..., dim)` for a
+    `TrivialRep` of invariant outputs), and flat inputs give flat outputs. For S_n on matrices,
+    points and invariants the kernel is never assembled: the layer pools and broadcasts (see
+    `PartitionBasis`), so an n x n -> n x n layer costs O(n^2) per channel pair, not O(n^4).
 
     Args:
         rep_in: the `Representation` carried by the input (or its `get_config()` dict).
@@ -137,10 +141,12 @@ class EquivariantDense(StructuredDense):
         self.input_spec = keras.layers.InputSpec(min_ndim=len(trailing) + 1, axes=axes)
 
     def _layout(self, input_shape):
-        """True for `(..., n, c)` inputs of a ChannelRep, False for flat ones; else an error."""
+        """True for inputs shaped as `rep_in.shape` (e.g. `(..., n, c)` for a ChannelRep, `(..., n,
+        n)` for `V * V`), False for flat ones; else an error."""
         if input_shape[-1:] == (self.rep_in.dim,):
             return False
-        if len(self.rep_in.shape) == 2 and input_shape[-2:] == self.rep_in.shape:
+        rank = len(self.rep_in.shape)
+        if rank > 1 and input_shape[-rank:] == self.rep_in.shape:
             return True
         expected = " or ".join(str(s) for s in dict.fromkeys([(self.rep_in.dim,),
                                                               self.rep_in.shape]))
@@ -159,14 +165,14 @@ class EquivariantDense(StructuredDense):
         return ops.reshape(self.bias_basis.assemble(self._bias_coefficients), (-1,))
 
     def call(self, inputs):
-        kernel = self._assemble(self._stored)
-        if not self._points_layout:
-            outputs = ops.matmul(inputs, kernel)
-        else:
-            kernel = ops.reshape(kernel, self.rep_in.shape + self._output_shape())
-            outputs = ops.tensordot(inputs, kernel, axes=[[-2, -1], [0, 1]])
+        trailing = len(self.rep_in.shape) if self._points_layout else 1
+        lead = leading_shape(inputs, trailing)
+        flat = ops.reshape(inputs, lead + (self.input_dim,)) if self._points_layout else inputs
+        outputs = self.basis.apply(flat, self._stored)
         if self._bias_coefficients is not None:
-            outputs = ops.add(outputs, ops.reshape(self.bias, self._output_shape()))
+            outputs = ops.add(outputs, self.bias)
+        if self._points_layout:
+            outputs = ops.reshape(outputs, lead + self._output_shape())
         return self.activation(outputs)
 
     def _output_shape(self):
@@ -185,12 +191,15 @@ class EquivariantDense(StructuredDense):
         if not self.built or not self._points_layout:
             return super().to_dense()
         out = self._output_shape()
-        equation = "...ia,iajb->...jb" if len(out) == 2 else "...ia,iaj->...j"
-        bias_axes = equation[-len(out):] if self.use_bias else None
-        if self.use_bias and len(out) == 2 and self._bias_same_at_every_point():
+        axes_in, axes_out = "abcd"[:len(self.rep_in.shape)], "wxyz"[:len(out)]
+        equation = f"...{axes_in},{axes_in}{axes_out}->...{axes_out}"
+        per_channel = self.use_bias and len(out) == 2 and self._bias_same_at_every_point()
+        if per_channel:
             # One bias per channel, broadcast over the points: exact, and TFLite's converter
             # rejects a bias over (points, 1) ("'tf.Transpose' op x should be of the same rank").
-            bias_axes = "b"
+            bias_axes = axes_out[-1]
+        else:
+            bias_axes = axes_out if self.use_bias else None
         dense = keras.layers.EinsumDense(
             equation, output_shape=out, activation=self.activation, name=self.name,
             bias_axes=bias_axes, dtype=self.dtype_policy,
@@ -199,7 +208,7 @@ class EquivariantDense(StructuredDense):
         weights = [ops.convert_to_numpy(self.kernel).reshape(self.rep_in.shape + out)]
         if self.use_bias:
             bias = ops.convert_to_numpy(self.bias).reshape(out)
-            weights.append(bias[0] if bias_axes == "b" else bias)
+            weights.append(bias[0] if per_channel else bias)
         dense.set_weights(weights)
         return dense
 
@@ -226,8 +235,7 @@ class _ProjectedInitializer:
 
     def __call__(self, shape, dtype=None):
         del shape
-        full = self.initializer(self.basis.shape, dtype=dtype)
-        return ops.multiply(self.basis.project(full), self.scale)
+        return self.basis.initial_coefficients(self.initializer, self.scale, dtype=dtype)
 
 
 class _AssembledBiasRegularizer:

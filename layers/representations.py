@@ -8,6 +8,14 @@ Layouts: a feature vector is flat, of length `dim`. `rep.channels(k)` is k copie
 stored point-major, i.e. an `(rep.dim, k)` array flattened row-major, so a DeepSets batch
 `(batch, n, k)` and its flat view `(batch, n * k)` carry the same representation
 `rho(g) (x) I_k`. `DirectSum(a, b)` concatenates: the first `a.dim` entries carry `a`.
+
+Tensor representations: `rep_a * rep_b` is the tensor product `rep_a (x) rep_b` (as in EMLP,
+`V * V`), `rho(g) = rho_a(g) (x) rho_b(g)`, laid out as an `(a.dim, b.dim)` array flattened
+row-major: for the points of a permutation group, `V * V` carries n x n matrices (adjacency or
+distance matrices), moved by `X -> P X P^T`. `SymmetricSquare(V)` and `AntisymmetricSquare(V)`
+are its symmetric and antisymmetric parts, stored packed: the entries `X[i, j]` with `i <= j`
+(`i < j` for the antisymmetric part) in `np.triu_indices` order. Sym^2 of a permutation
+representation permutes unordered pairs, so it is again one; Lambda^2 permutes with signs.
 """
 
 import numpy as np
@@ -51,8 +59,14 @@ class Representation:
         return float(np.trace(self.matrix(g)))
 
     def channels(self, k):
-        """k copies of this representation, stored point-major as an `(dim, k)` array."""
+        """k copies of this representation, stored point-major as a `shape + (k,)` array."""
         return ChannelRep(self, k)
+
+    def __mul__(self, other):
+        """`rep_a * rep_b`: the tensor product `rep_a (x) rep_b` (see `TensorProduct`)."""
+        if not isinstance(other, Representation):
+            return NotImplemented
+        return TensorProduct(self, other)
 
     def act(self, g, x):
         """`rho(g)` applied to a numpy batch whose trailing axes are `(dim,)` or `shape`."""
@@ -155,7 +169,10 @@ class RegularRep(Representation):
 
 
 class ChannelRep(Representation):
-    """k copies of `base`, `rho(g) (x) I_k`, laid out as an `(base.dim, k)` array."""
+    """k copies of `base`, `rho(g) (x) I_k`, laid out as a `base.shape + (k,)` array.
+
+    For points `(n, k)`; for n x n matrices (`(V * V).channels(k)`), `(n, n, k)`.
+    """
 
     def __init__(self, base, channels):
         if not isinstance(base, Representation):
@@ -169,7 +186,7 @@ class ChannelRep(Representation):
         super().__init__(base.group, base.dim * int(channels))
         self.base = base
         self.num_channels = int(channels)
-        self.shape = (base.dim, self.num_channels)
+        self.shape = tuple(base.shape) + (self.num_channels,)
         self.is_permutation = base.is_permutation
 
     def matrix(self, g):
@@ -268,6 +285,129 @@ class DirectSum(Representation):
         return {"rep": "DirectSum", "summands": [r.get_config() for r in self.summands]}
 
 
+class TensorProduct(Representation):
+    """`rho_a(g) (x) rho_b(g)` on `(a.dim, b.dim)` arrays: `X -> rho_a(g) X rho_b(g)^T`.
+
+    Also written `rep_a * rep_b`. For the points of a permutation group, `V * V` carries n x n
+    matrices and permutes their entries, `(P X P^T)[i, j] = X[p[i], p[j]]`.
+
+    Example:
+
+    >>> from layers.groups import SymmetricGroup
+    >>> V = DefiningRep(SymmetricGroup(4))
+    >>> (V * V).shape, (V * V).dim
+    ((4, 4), 16)
+    """
+
+    def __init__(self, rep_a, rep_b):
+        for name, rep in (("rep_a", rep_a), ("rep_b", rep_b)):
+            if not isinstance(rep, Representation):
+                raise ValueError(f"TensorProduct needs two Representations. Received: "
+                                 f"{name}={rep!r}")
+        if rep_a.group != rep_b.group:
+            raise ValueError(
+                "Both factors of a TensorProduct must represent the same group. Received "
+                f"representations of {rep_a.group!r} and {rep_b.group!r}."
+            )
+        super().__init__(rep_a.group, rep_a.dim * rep_b.dim)
+        self.factors = (rep_a, rep_b)
+        self.shape = (rep_a.dim, rep_b.dim)
+        self.is_permutation = rep_a.is_permutation and rep_b.is_permutation
+
+    def matrix(self, g):
+        if self.is_permutation:
+            return super().matrix(g)
+        a, b = self.factors
+        return np.kron(a.matrix(g), b.matrix(g))
+
+    def permutation(self, g):
+        a, b = self.factors
+        return (a.permutation(g)[:, None] * b.dim + b.permutation(g)[None, :]).ravel()
+
+    @property
+    def key(self):
+        return ("TensorProduct",) + tuple(r.key for r in self.factors)
+
+    def __repr__(self):
+        return f"({self.factors[0]!r} * {self.factors[1]!r})"
+
+    def get_config(self):
+        return {"rep": "TensorProduct", "factors": [r.get_config() for r in self.factors]}
+
+
+class _Square(Representation):
+    """The (anti)symmetric part of `base (x) base`, stored as the packed upper triangle."""
+
+    offset = 0  # 0: pairs i <= j (symmetric); 1: i < j (antisymmetric)
+    sign = 1.0
+
+    def __init__(self, base):
+        if not isinstance(base, Representation):
+            raise ValueError(f"{type(self).__name__} needs a Representation. Received: {base!r}")
+        rows, cols = np.triu_indices(base.dim, k=self.offset)
+        super().__init__(base.group, len(rows))
+        self.base = base
+        self.pairs = (rows, cols)
+        position = np.full((base.dim, base.dim), -1, dtype=np.int64)
+        position[rows, cols] = np.arange(len(rows))
+        self._position = position
+
+    def matrix(self, g):
+        # (A X A^T)[k, l] = sum_{i <= j} (A[k, i] A[l, j] + sign A[k, j] A[l, i]) X[i, j],
+        # where a diagonal term (i = j, symmetric part only) is counted once.
+        if self.is_permutation:
+            return super().matrix(g)
+        a = self.base.matrix(g)
+        (k, l), (i, j) = self.pairs, self.pairs
+        m = a[k][:, i] * a[l][:, j] + self.sign * a[k][:, j] * a[l][:, i]
+        return np.where((i == j)[None, :], m / 2.0, m)
+
+    def permutation(self, g):
+        if not self.is_permutation:
+            super().permutation(g)
+        p = self.base.permutation(g)
+        rows, cols = self.pairs
+        a, b = p[rows], p[cols]
+        return self._position[np.minimum(a, b), np.maximum(a, b)]
+
+    @property
+    def key(self):
+        return (type(self).__name__, self.base.key)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.base!r})"
+
+    def get_config(self):
+        return {"rep": type(self).__name__, "base": self.base.get_config()}
+
+
+class SymmetricSquare(_Square):
+    """`Sym^2(base)`: symmetric matrices `X = X^T`, `X -> A X A^T`, dim `d (d + 1) / 2`.
+
+    Coordinates are the entries `X[i, j]`, `i <= j`, in `np.triu_indices(d)` order. For a
+    permutation representation it permutes unordered pairs `{i, j}`, so it is one too.
+    """
+
+    def __init__(self, base):
+        super().__init__(base)
+        self.is_permutation = base.is_permutation
+
+
+class AntisymmetricSquare(_Square):
+    """`Lambda^2(base)`: antisymmetric matrices `X = -X^T`, `X -> A X A^T`, dim `d (d - 1) / 2`.
+
+    Coordinates are the entries `X[i, j]`, `i < j`, in `np.triu_indices(d, 1)` order. Even for
+    a permutation representation the entries move with signs, so this is never a permutation
+    representation: its equivariant maps come from the numerical null space.
+    """
+
+    offset = 1
+    sign = -1.0
+
+
+_SQUARES = {"SymmetricSquare": SymmetricSquare, "AntisymmetricSquare": AntisymmetricSquare}
+
+
 def rep_from_config(config):
     """The representation a `get_config()` dict describes (a Representation passes through)."""
     if isinstance(config, Representation):
@@ -277,6 +417,10 @@ def rep_from_config(config):
         return ChannelRep(rep_from_config(config["base"]), config["channels"])
     if name == "DirectSum":
         return DirectSum(*[rep_from_config(c) for c in config["summands"]])
+    if name == "TensorProduct":
+        return TensorProduct(*[rep_from_config(c) for c in config["factors"]])
+    if name in _SQUARES:
+        return _SQUARES[name](rep_from_config(config["base"]))
     if name == "TrivialRep":
         return TrivialRep(group_from_config(config["group"]), config["dim"])
     if name == "ImageRep":
@@ -286,6 +430,7 @@ def rep_from_config(config):
             group_from_config(config["group"]))
     raise ValueError(
         "Unknown representation config: expected a Representation or a dict with 'rep' one of "
-        f"['ChannelRep', 'DefiningRep', 'DirectSum', 'ImageRep', 'RegularRep', 'TrivialRep']. "
+        "['AntisymmetricSquare', 'ChannelRep', 'DefiningRep', 'DirectSum', 'ImageRep', "
+        "'RegularRep', 'SymmetricSquare', 'TensorProduct', 'TrivialRep']. "
         f"Received: {config!r}"
     )

@@ -31,7 +31,8 @@ def collect(ds):
 def test_marker_and_names():
     assert set(datasets.list_datasets()) == {
         "digits", "iris", "wine", "breast_cancer", "diabetes", "mnist", "fashion_mnist", "cifar10",
-        "quadratic_form", "set_sum", "set_max", "cyclic_signal", "hopfield_patterns", "digits_rotated",
+        "quadratic_form", "set_sum", "set_max", "cyclic_signal", "hopfield_patterns",
+        "digits_rotated", "graph_triangles", "line_graph_degrees",
     }
     assert datasets.list_datasets("set_*") == ["set_max", "set_sum"]
     assert datasets.describe("digits")[0] == "scikit-learn"
@@ -154,7 +155,7 @@ def test_a_keras_model_trains_on_a_split():
     "name, match",
     [
         ("digit", "Unknown dataset 'digit'. Did you mean: 'digits'"),
-        ("nothing_like_it", r"datasets.list_datasets\(\) lists the 14 registered names"),
+        ("nothing_like_it", r"datasets.list_datasets\(\) lists the 16 registered names"),
         (3, "Unknown dataset '3'"),
     ],
 )

@@ -37,7 +37,7 @@ def test_declared_symmetry_holds_on_the_data(name):
     x, y, info = all_examples(name)
     target_fn = synthetic.make(name, seed=1, num_examples=1).target_fn
     symmetry = info.symmetry
-    assert symmetry.group.dim == info.input_shape[symmetry.axis]
+    assert all(symmetry.group.dim == info.input_shape[axis] for axis in symmetry.axes)
     np.testing.assert_allclose(target_fn(x), y, atol=1e-4)  # the delivered targets are f(x)
     assert symmetry_error(symmetry, target_fn, x, y) < 1e-4 * max(1.0, np.abs(y).max())
 
@@ -49,6 +49,10 @@ def test_declared_symmetry_holds_on_the_data(name):
         ("set_sum", lambda info: Symmetry(CyclicGroup(3), axis=1, target="invariant")),
         ("hopfield_patterns", lambda info: Symmetry(CyclicGroup(32), axis=0, target="equivariant")),
         ("quadratic_form", lambda info: Symmetry(SymmetricGroup(8), axis=0, target="invariant")),
+        # Relabelling the rows alone is no relabelling of the graph.
+        ("graph_triangles", lambda info: Symmetry(SymmetricGroup(8), axis=0, target="invariant")),
+        ("line_graph_degrees", lambda info: Symmetry(SymmetricGroup(8), axis=(0, 1),
+                                                     target="invariant")),
     ],
 )
 def test_the_check_fails_for_a_symmetry_the_task_lacks(name, wrong):
@@ -87,6 +91,24 @@ def test_hopfield_inputs_are_corrupted_memories():
     assert all(any(np.array_equal(-m, n) for n in memories) for m in memories)
 
 
+def test_graph_tasks_count_by_hand():
+    # A triangle (0, 1, 2) with a pendant edge (2, 3): one triangle; in the line graph, edge
+    # (0, 1) touches (0, 2) and (1, 2), (0, 2) touches the three others, (2, 3) two.
+    a = np.zeros((1, 5, 5))
+    for i, j in [(0, 1), (0, 2), (1, 2), (2, 3)]:
+        a[0, i, j] = a[0, j, i] = 1.0
+    assert synthetic.make("graph_triangles", seed=0, num_examples=1).target_fn(a)[0, 0] == 1.0
+    line = synthetic.make("line_graph_degrees", seed=0, num_examples=1).target_fn(a)[0]
+    assert line[0, 1] == line[1, 0] == 2 and line[2, 3] == 2 and line[0, 2] == 3
+    assert line[3, 4] == 0 and line[0, 3] == 0  # no edge, no line-graph node
+    task = synthetic.make("graph_triangles", seed=0, num_examples=40)
+    assert np.array_equal(task.x, task.x.transpose(0, 2, 1)) and not np.any(np.diagonal(
+        task.x, axis1=1, axis2=2))
+    info = datasets.get_info("line_graph_degrees", num_examples=50, nodes=6)
+    assert info.input_shape == info.output_shape == (6, 6) and info.structure == "graph"
+    assert info.symmetry.axes == (0, 1) and info.to_dict()["symmetry"]["axis"] == [0, 1]
+
+
 def test_set_tasks_have_the_asked_shapes():
     info = datasets.get_info("set_max", num_examples=50, set_size=5, features=2)
     assert info.input_shape == (5, 2) and info.output_shape == (2,) and info.structure == "set"
@@ -103,6 +125,8 @@ def test_set_tasks_have_the_asked_shapes():
         ("quadratic_form", {"noise": -1.0}, "non-negative finite number. Received: noise=-1.0"),
         ("hopfield_patterns", {"corruption": 0.6}, r"expected a number in \[0, 0.5\)"),
         ("set_max", {"num_examples": 4}, "the validation split would hold 0 examples"),
+        ("graph_triangles", {"max_density": 1.5}, r"expected a number in \(0, 1\]"),
+        ("line_graph_degrees", {"nodes": 0}, "expected a positive integer. Received: nodes=0"),
     ],
 )
 def test_bad_options(name, options, match):

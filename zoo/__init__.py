@@ -6,7 +6,14 @@
 """
 
 # Importing an architecture module registers its presets.
-from eqzoo.zoo import equivariant, image, interaction, symmetric_mlp, tied_autoencoder  # noqa: F401
+from eqzoo.zoo import (  # noqa: F401
+    equivariant,
+    graph,
+    image,
+    interaction,
+    symmetric_mlp,
+    tied_autoencoder,
+)
 from eqzoo.zoo.cards import model_card
 from eqzoo.zoo.export import ExportVerificationError, export_model
 from eqzoo.zoo.registry import (

@@ -1,0 +1,145 @@
+"""Invariant and equivariant graph networks on n x n matrices, built from `EquivariantDense`.
+
+Invariant Graph Network (Maron et al., "Invariant and Equivariant Graph Networks", ICLR 2019):
+an adjacency or distance matrix `A` moves as `P A P^T` when the nodes are relabelled. Every
+layer is one of the S_n-equivariant linear maps between matrices with channels (15 basis maps
+per channel pair: identity, transpose, diagonals, row and column means, totals, broadcast back),
+
+    H_{k+1} = act(L_k(H_k) + B_k)           (n x n x c -> n x n x c', equivariant)
+    y = act(pool(H_K)) W + b                (2 invariant maps per channel pair, then a head)
+
+so `f(P A P^T) = f(A)` for every permutation, exactly, with weights independent of n. The
+equivariant network ends in a map to one n x n matrix (edge-level targets, `Y -> P Y P^T`) or
+to one value per node (node-level, `y -> P y`). For a symmetric target the edge output is
+symmetrised, `(Y + Y^T) / 2`, which keeps equivariance (transposition commutes with `P . P^T`),
+so a symmetric target gets a symmetric prediction.
+
+Each preset's unconstrained twin is `matrix_mlp`: a plain MLP on the flattened matrix.
+"""
+
+import math
+
+import keras
+
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.groups import SymmetricGroup
+from eqzoo.layers.representations import DefiningRep, TrivialRep
+from eqzoo.zoo.registry import register_architecture, register_presets
+
+OUTPUTS = ("edges", "nodes")
+
+
+def _matrices(input_shape, architecture):
+    shape = tuple(input_shape)
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
+        raise ValueError(f"Invalid value for argument `input_shape` of {architecture}: expected "
+                         f"(n, n), a square matrix per example. Received: input_shape={shape!r}")
+    points = DefiningRep(SymmetricGroup(shape[0]))
+    return points, points * points
+
+
+def _equivariant_trunk(inputs, matrices, width, depth, activation):
+    h, rep = inputs, matrices
+    for k in range(depth):
+        h = EquivariantDense(rep, matrices.channels(width), activation=activation,
+                             name=f"equivariant{k}")(h)
+        rep = matrices.channels(width)
+    return h, rep
+
+
+@register_architecture("invariant_graph_net")
+def invariant_graph_net(*, input_shape, num_outputs, width=16, depth=2, activation="relu",
+                        name="invariant_graph_net"):
+    """Graph-level regression on `(n, n)` matrices: equivariant layers, invariant pooling, head."""
+    points, matrices = _matrices(input_shape, "invariant_graph_net")
+    inputs = keras.Input(tuple(input_shape), name="inputs")
+    h, rep = _equivariant_trunk(inputs, matrices, width, depth, activation)
+    h = EquivariantDense(rep, TrivialRep(points.group, width), activation=activation,
+                         name="invariant_pool")(h)
+    outputs = keras.layers.Dense(num_outputs, name="head")(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register_architecture("equivariant_graph_net")
+def equivariant_graph_net(*, input_shape, output="edges", width=16, depth=2, activation="relu",
+                          symmetric_output=True, name="equivariant_graph_net"):
+    """Edge-level `(n, n)` or node-level `(n,)` outputs from `(n, n)` matrices, equivariantly."""
+    if output not in OUTPUTS:
+        raise ValueError(f"Invalid value for argument `output` of equivariant_graph_net: expected "
+                         f"one of {list(OUTPUTS)}. Received: output={output!r}")
+    points, matrices = _matrices(input_shape, "equivariant_graph_net")
+    inputs = keras.Input(tuple(input_shape), name="inputs")
+    h, rep = _equivariant_trunk(inputs, matrices, width, depth, activation)
+    outputs = EquivariantDense(rep, matrices if output == "edges" else points,
+                               name="equivariant_out")(h)
+    if output == "edges" and symmetric_output:
+        transposed = keras.layers.Permute((2, 1), name="transpose")(outputs)
+        outputs = keras.layers.Average(name="symmetrize")([outputs, transposed])
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register_architecture("matrix_mlp")
+def matrix_mlp(*, input_shape, output_shape, width=64, depth=2, activation="relu",
+               name="matrix_mlp"):
+    """The unconstrained twin: an MLP on the flattened matrix, reshaped to `output_shape`."""
+    inputs = keras.Input(tuple(input_shape), name="inputs")
+    h = keras.layers.Flatten(name="flatten")(inputs)
+    for k in range(depth):
+        h = keras.layers.Dense(width, activation=activation, name=f"dense{k}")(h)
+    h = keras.layers.Dense(math.prod(output_shape), name="head")(h)
+    outputs = keras.layers.Reshape(tuple(output_shape), name="to_output")(h)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _preset(architecture, description, config, params, datasets, twin, rep_in=None,
+            rep_out=None):
+    metadata = {"description": description, "params": params, "task": "regression",
+                "datasets": datasets, "reference": _IGN, "twin": twin,
+                "constraint": "equivariant" if rep_in else None}
+    if rep_in:
+        metadata["equivariance"] = {"rep_in": rep_in.get_config(),
+                                    "rep_out": rep_out.get_config()}
+    return {"architecture": architecture, "config": config, "metadata": metadata}
+
+
+_IGN = "Maron et al., Invariant and Equivariant Graph Networks (ICLR 2019)"
+_NODES = 8
+_POINTS = DefiningRep(SymmetricGroup(_NODES))
+_GRAPHS = {"input_shape": (_NODES, _NODES)}
+
+PRESETS = {
+    "invariant_graph_net_triangles": _preset(
+        "invariant_graph_net", "Invariant graph network, 2 matrix layers of 16 channels, for "
+        "triangle counts of 8-node graphs", {**_GRAPHS, "num_outputs": 1}, 4_689,
+        ["graph_triangles"], "mlp_graph_triangles", _POINTS * _POINTS,
+        TrivialRep(_POINTS.group, 1)),
+    "equivariant_graph_net_line_degrees": _preset(
+        "equivariant_graph_net", "Equivariant graph network, 2 matrix layers of 16 channels, "
+        "symmetric edge output, for line-graph degrees of 8-node graphs", _GRAPHS, 4_386,
+        ["line_graph_degrees"], "mlp_line_graph_degrees", _POINTS * _POINTS,
+        _POINTS * _POINTS),
+    "mlp_graph_triangles": _preset(
+        "matrix_mlp", "Unconstrained MLP twin of invariant_graph_net_triangles on the flattened "
+        "adjacency matrix", {**_GRAPHS, "output_shape": (1,)}, 8_385, ["graph_triangles"],
+        "invariant_graph_net_triangles"),
+    "mlp_line_graph_degrees": _preset(
+        "matrix_mlp", "Unconstrained MLP twin of equivariant_graph_net_line_degrees on the "
+        "flattened adjacency matrix", {**_GRAPHS, "output_shape": (_NODES, _NODES)}, 12_480,
+        ["line_graph_degrees"], "equivariant_graph_net_line_degrees"),
+}
+
+# Shipped weights: the final weights of the train.py command below (20 epochs, batch 32, Adam
+# 3e-3, graph_triangles with 512 graphs split by seed 0); tests/test_pretrained.py reproduces the
+# test metrics.
+PRESETS["invariant_graph_net_triangles"]["metadata"]["weights"] = {
+    "file": "weights/invariant_graph_net_triangles.weights.h5",
+    "sha256": "72a9e54f3e55ef8176cd0f8dc17288cec5e9635a21533a58f97d4074095fcc0f",
+    "command": "python train.py --model invariant_graph_net_triangles --seed 0 --wandb disabled",
+    "dataset": "graph_triangles",
+    "seed": 0,
+    "test_metrics": {"test/loss": 0.467972, "test/mae": 0.432748},
+    # train.py's digest of the weight values (printed as "Final weights sha256").
+    "weights_digest": "697e7120a27f530bc854b3181b6a9a611422e60835e3332a1b29757d45f054af",
+}
+
+register_presets(PRESETS)
