@@ -24,9 +24,25 @@ import keras
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import SymmetricGroup
 from eqzoo.layers.representations import DefiningRep, TrivialRep
-from eqzoo.zoo.registry import register_architecture, register_presets
+from eqzoo.zoo.arguments import Activation, Boolean, Choice, Integer, Name, Shape
+from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
 
 OUTPUTS = ("edges", "nodes")
+
+
+def _group_memory(config):
+    """The symmetric group's generators as float64 n x n matrices (the equivariant layers'
+    coefficients are few: their number does not grow with n)."""
+    n = config["input_shape"][0]
+    return 2 * 8 * n * n
+
+
+def _mlp_memory(config):
+    """The MLP's kernels, biases left out."""
+    width, depth = config["width"], config["depth"]
+    parameters = (math.prod(config["input_shape"]) * width + (depth - 1) * width * width
+                  + width * math.prod(config["output_shape"]))
+    return BYTES_PER_PARAMETER * parameters
 
 
 def _matrices(input_shape, architecture):
@@ -47,9 +63,10 @@ def _equivariant_trunk(inputs, matrices, width, depth, activation):
     return h, rep
 
 
-@register_architecture("invariant_graph_net")
-def invariant_graph_net(*, input_shape, num_outputs, width=16, depth=2, activation="relu",
-                        name="invariant_graph_net"):
+@register_architecture("invariant_graph_net", memory=_group_memory)
+def invariant_graph_net(*, input_shape: Shape(ndim=2), num_outputs: Integer(1),
+                        width: Integer(1) = 16, depth: Integer(1) = 2,
+                        activation: Activation() = "relu", name: Name() = "invariant_graph_net"):
     """Graph-level regression on `(n, n)` matrices: equivariant layers, invariant pooling, head."""
     points, matrices = _matrices(input_shape, "invariant_graph_net")
     inputs = keras.Input(tuple(input_shape), name="inputs")
@@ -60,9 +77,11 @@ def invariant_graph_net(*, input_shape, num_outputs, width=16, depth=2, activati
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_architecture("equivariant_graph_net")
-def equivariant_graph_net(*, input_shape, output="edges", width=16, depth=2, activation="relu",
-                          symmetric_output=True, name="equivariant_graph_net"):
+@register_architecture("equivariant_graph_net", memory=_group_memory)
+def equivariant_graph_net(*, input_shape: Shape(ndim=2), output: Choice(*OUTPUTS) = "edges",
+                          width: Integer(1) = 16, depth: Integer(1) = 2,
+                          activation: Activation() = "relu", symmetric_output: Boolean() = True,
+                          name: Name() = "equivariant_graph_net"):
     """Edge-level `(n, n)` or node-level `(n,)` outputs from `(n, n)` matrices, equivariantly."""
     if output not in OUTPUTS:
         raise ValueError(f"Invalid value for argument `output` of equivariant_graph_net: expected "
@@ -78,9 +97,10 @@ def equivariant_graph_net(*, input_shape, output="edges", width=16, depth=2, act
     return keras.Model(inputs, outputs, name=name)
 
 
-@register_architecture("matrix_mlp")
-def matrix_mlp(*, input_shape, output_shape, width=64, depth=2, activation="relu",
-               name="matrix_mlp"):
+@register_architecture("matrix_mlp", memory=_mlp_memory)
+def matrix_mlp(*, input_shape: Shape(), output_shape: Shape(), width: Integer(1) = 64,
+               depth: Integer(1) = 2, activation: Activation() = "relu",
+               name: Name() = "matrix_mlp"):
     """The unconstrained twin: an MLP on the flattened matrix, reshaped to `output_shape`."""
     inputs = keras.Input(tuple(input_shape), name="inputs")
     h = keras.layers.Flatten(name="flatten")(inputs)
