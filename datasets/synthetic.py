@@ -224,6 +224,9 @@ ELEMENTS = {
         num_examples * (2 * length + 3 * modes) + length * length),
     "hopfield_patterns": lambda num_examples, size, patterns, **_: (
         3 * num_examples * size + 2 * patterns * size),
+    # The adjacency matrices and the uniform draws they are cut from, then the targets.
+    "graph_triangles": lambda num_examples, nodes, **_: num_examples * (2 * nodes * nodes + 1),
+    "line_graph_degrees": lambda num_examples, nodes, **_: 3 * num_examples * nodes * nodes,
 }
 # Each generated float64 value is also delivered as float32: 8 + 4 bytes at least.
 BYTES_PER_ELEMENT = 12

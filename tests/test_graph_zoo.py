@@ -42,7 +42,7 @@ def test_invariant_network_is_independent_of_the_node_count():
     ("invariant_graph_net_triangles", {"input_shape": (8, 7)},
      r"expected \(n, n\), a square matrix per example. Received: input_shape=\(8, 7\)"),
     ("equivariant_graph_net_line_degrees", {"output": "graph"},
-     r"expected one of \['edges', 'nodes'\]. Received: output='graph'"),
+     r"expected one of 'edges', 'nodes'. Received: output='graph'"),
 ])
 def test_bad_arguments(name, overrides, message):
     with pytest.raises(ValueError, match=message):

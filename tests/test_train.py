@@ -347,14 +347,22 @@ def interrupted_once(tmp_path_factory):
     """A run stopped by a real SIGINT at the end of its second epoch of three (in-process: the
     handler train.main installs turns it into a clean stop)."""
 
-    class CtrlCAfterSecondEpoch(train.SymmetryAndTime):
-        def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
+    symmetry_and_time = train.symmetry_and_time
+
+    def ctrl_c_after_second_epoch():
+        callback = symmetry_and_time()
+        on_epoch_end = callback.on_epoch_end
+
+        def then_ctrl_c(epoch, logs=None):
+            on_epoch_end(epoch, logs)
             if epoch == 1:
                 os.kill(os.getpid(), signal.SIGINT)
 
+        callback.on_epoch_end = then_ctrl_c
+        return callback
+
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train, "SymmetryAndTime", CtrlCAfterSecondEpoch)
+        patch.setattr(train, "symmetry_and_time", ctrl_c_after_second_epoch)
         code, folder = run(tmp_path_factory.mktemp("interrupted"), *SMALL)
     assert code == 130
     return folder
