@@ -4,7 +4,7 @@ import pytest
 
 from eqzoo.layers import packing
 from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
-from tests.backend_tools import input_gradient, variable_gradients
+from tests.backend_tools import input_gradient
 from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
 
 

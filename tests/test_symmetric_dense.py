@@ -16,7 +16,7 @@ from eqzoo.layers import (
 )
 from eqzoo.layers.packing import packed_index
 from eqzoo.layers.symmetric_dense import PARAMETRIZATIONS
-from tests.backend_tools import input_gradient, variable_gradients
+from tests.backend_tools import variable_gradients
 from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
 
 N = 5
