@@ -16,7 +16,8 @@ def variable_gradients(loss, variables):
 
         with tf.GradientTape() as tape:
             value = loss()
-        return [np.asarray(g) for g in tape.gradient(value, [v.value for v in variables])]
+        gradients = tape.gradient(value, [v.value for v in variables])
+        return [np.asarray(tf.convert_to_tensor(g)) for g in gradients]  # IndexedSlices too
     if backend == "jax":
         import jax
 
