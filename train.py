@@ -34,6 +34,23 @@ import sys
 import tempfile
 import time
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def backend_from_argv(argv):
+    """The value of `--backend X` or `--backend=X` in `argv`, or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.partition("=")[2]
+    return None
+
+
+# Keras reads KERAS_BACKEND once, when it is first imported: --backend must act before that.
+if backend_from_argv(sys.argv[1:]) in BACKENDS and "keras" not in sys.modules:
+    os.environ["KERAS_BACKEND"] = backend_from_argv(sys.argv[1:])
+
 
 @contextlib.contextmanager
 def _native_stderr_muted():
@@ -67,7 +84,7 @@ DEFAULTS = {
     "seed": 0,
     "run_dir": "runs",
     "run_id": None,  # None: "<model>-<dataset>-<YYYYmmdd-HHMMSS>-<4 hex>"
-    "strategy": "default",  # default | mirrored (all local devices) | multiworker (TF_CONFIG)
+    "strategy": "default",  # default | mirrored | multiworker (TF_CONFIG) | data_parallel (JAX)
     "data_dir": None,  # tensorflow-datasets data directory
     "download": False,  # let tensorflow-datasets download a set that is not prepared
     "wandb_mode": "auto",  # auto | online | offline | disabled
@@ -79,7 +96,7 @@ DEFAULTS = {
 CHOICES = {
     "optimizer": ("adam", "adamw", "sgd"),
     "lr_schedule": ("constant", "cosine"),
-    "strategy": ("default", "mirrored", "multiworker"),
+    "strategy": ("default", "mirrored", "multiworker", "data_parallel"),
     "wandb_mode": ("auto", "online", "offline", "disabled"),
 }
 INT32_MAX = 2**31 - 1
@@ -249,7 +266,10 @@ def build_parser():
                      help="stop after PATIENCE epochs without a better val_loss (default: 0, off)")
     how.add_argument("--seed", type=int, help=f"(default: {d['seed']})")
     how.add_argument("--strategy", help="default | mirrored (all local devices) | multiworker "
-                     "(MultiWorkerMirroredStrategy configured by TF_CONFIG)")
+                     "(MultiWorkerMirroredStrategy configured by TF_CONFIG), both TensorFlow | "
+                     "data_parallel (keras.distribution.DataParallel over local devices, JAX)")
+    how.add_argument("--backend", help=f"the Keras backend: {' | '.join(BACKENDS)} (default: "
+                     "KERAS_BACKEND, else tensorflow); set before Keras is imported")
     run = p.add_argument_group("run folder and W&B")
     run.add_argument("--run-dir", dest="run_dir",
                      help=f"where run folders go (default: {d['run_dir']})")
@@ -549,7 +569,66 @@ def compact(shape):
     return json.dumps(list(shape), separators=(",", ":"))
 
 
+# Which --strategy runs on which backend; the others are refused before anything is loaded.
+STRATEGY_BACKENDS = {"default": BACKENDS, "mirrored": ("tensorflow",),
+                     "multiworker": ("tensorflow",), "data_parallel": ("jax",)}
+
+
+def check_backend(args, strategy):
+    backend = keras.backend.backend()
+    requested = vars(args).get("backend")
+    if requested is not None and requested not in BACKENDS:
+        raise UsageError(f"Invalid value for `backend`: expected {' | '.join(BACKENDS)}. "
+                         f"Received: backend={requested!r}")
+    if requested is not None and requested != backend:
+        raise UsageError(f"--backend {requested} came after Keras was imported with the {backend} "
+                         f"backend; run train.py as a script, or set KERAS_BACKEND={requested}.")
+    if backend not in STRATEGY_BACKENDS[strategy]:
+        instead = {"tensorflow": "mirrored", "jax": "data_parallel"}.get(backend)
+        hint = f"use --strategy {instead}" if instead else "use --strategy default"
+        raise UsageError(f"--strategy {strategy} runs on the {' or '.join(STRATEGY_BACKENDS[strategy])} "
+                         f"backend only, and this run uses {backend}: {hint}, or pass "
+                         f"--backend {STRATEGY_BACKENDS[strategy][0]}.")
+
+
+def even_batches(splits, info, batch_size, replicas):
+    """DataParallel splits every batch evenly over the devices: drop each split's uneven tail."""
+    if batch_size % replicas:
+        raise UsageError(f"--strategy data_parallel splits each batch over {replicas} devices, so "
+                         f"--batch-size must be a multiple of {replicas}. Received: "
+                         f"batch_size={batch_size}")
+    sizes = {"train": info.train_size, "val": info.validation_size, "test": info.test_size}
+    for name, size in sizes.items():
+        if size % batch_size % replicas:
+            warn(f"data_parallel: the last {size % batch_size} of {size} {name} examples are left "
+                 f"out (a batch must split evenly over {replicas} devices).")
+    even = {}
+    for name, split in splits.items():
+        drop = sizes[name] % batch_size % replicas > 0
+        batches = sizes[name] // batch_size + (sizes[name] % batch_size > 0 and not drop)
+        even[name] = split.rebatch(batch_size, drop_remainder=drop).apply(
+            tf.data.experimental.assert_cardinality(batches))  # rebatch forgets the count
+    return even
+
+
+class KerasDistribution:
+    """`keras.distribution` (JAX) in the shape of a tf.distribute strategy: a scope, replicas."""
+
+    def __init__(self, distribution=None, replicas=1):
+        self.num_replicas_in_sync = replicas
+        if distribution is not None:
+            keras.distribution.set_distribution(distribution)
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
 def make_strategy(name):
+    if name == "data_parallel":
+        devices = keras.distribution.list_devices()
+        return KerasDistribution(keras.distribution.DataParallel(devices=devices), len(devices))
+    if keras.backend.backend() != "tensorflow":
+        return KerasDistribution()
     if name == "mirrored":
         # Without a GPU, MirroredStrategy() would take CPU:0 alone; mirror over every CPU device.
         devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
@@ -745,6 +824,7 @@ def train(argv, interrupts):
 
     with setup_errors():
         config, preset = resolve_config(args)
+    check_backend(args, config["strategy"])
     task = preset["metadata"]["task"]
     keras.utils.set_random_seed(config["seed"])
     # Multi-worker collectives must be set up before TensorFlow runs any op, data loading too.
@@ -763,6 +843,8 @@ def train(argv, interrupts):
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA)
         splits = {name: split.with_options(options) for name, split in splits.items()}
+    if config["strategy"] == "data_parallel":
+        splits = even_batches(splits, info, config["batch_size"], strategy.num_replicas_in_sync)
     with strategy.scope():
         with setup_errors():
             model = zoo.create_model(config["model"], **config["overrides"])
@@ -786,6 +868,7 @@ def train(argv, interrupts):
         parameters={"total": model.count_params(),
                     "trainable": sum(math.prod(w.shape) for w in model.trainable_weights)},
         replicas=strategy.num_replicas_in_sync,
+        backend=keras.backend.backend(),
         versions={"python": platform.python_version(), "tensorflow": tf.__version__,
                   "keras": keras.__version__, "numpy": np.__version__, "wandb": wandb.__version__},
         git=git_state(),

@@ -1,11 +1,14 @@
 """Training-step time and memory of SymmetricDense's parametrizations against keras.layers.Dense.
 
-One process, one table: for each width n and with and without XLA, every variant's full training
-step (forward, backward, Adam update, constraint) is timed in interleaved rounds, and the median
-step time is reported with its ratio to Dense measured in the same rounds, so machine noise
-cancels as far as it can. Also reported: trainable parameters and optimizer-slot memory.
+One process, one table per backend: for each width n (and on TensorFlow with and without XLA),
+every variant's full `train_on_batch` step (forward, backward, Adam update, constraint) is timed
+in interleaved rounds, and the median step time is reported with its ratio to Dense measured in
+the same rounds, so machine noise cancels as far as it can. Also reported: trainable parameters
+and optimizer-slot memory. Where PyTorch (and geotorch) are installed, their symmetric
+parametrizations are timed in the same rounds against `torch.nn.Linear`.
 
-    python benchmarks/bench_symmetric_dense.py                 # n in 256 1024 2048, ~10 min
+    python benchmarks/bench_symmetric_dense.py --backend jax --sizes 1024 2048
+    python benchmarks/bench_symmetric_dense.py --backend tensorflow --jit both
     python benchmarks/bench_symmetric_dense.py --sizes 256 --rounds 3   # smoke run
 """
 
@@ -13,19 +16,24 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Keras reads KERAS_BACKEND when first imported, so --backend acts before any import of it.
+if "--backend" in sys.argv[:-1]:
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
 from timing import (  # noqa: E402
-    compiled_train_step,
     interleaved_medians,
+    keras_train_step,
     machine_line,
     step_benchmark_parser,
 )
+from torch_peers import PEERS, torch_train_step  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from eqzoo.layers import SymmetricConstraint, SymmetricDense  # noqa: E402
+from eqzoo.layers import packing  # noqa: E402
 
 
 class GatherSymmetricDense(SymmetricDense):
@@ -43,14 +51,25 @@ class GatherSymmetricDense(SymmetricDense):
     def _assemble(self, stored):
         return ops.take(stored, self._take)
 
+    def _matmul(self, inputs, stored):
+        return ops.matmul(inputs, self._assemble(stored))
+
     def _stored_from_kernel(self, matrix):
         rows, cols = np.tril_indices(self.input_dim)
         return ops.take(ops.reshape(matrix, (-1,)), rows * self.input_dim + cols)
 
 
+class GatherFormulationSymmetricDense(SymmetricDense):
+    """The packed layout (same variable), with `x @ W` by `packing.symmetric_matmul_gather`."""
+
+    def _matmul(self, inputs, stored):
+        return packing.symmetric_matmul_gather(inputs, stored, self.input_dim)
+
+
 VARIANTS = {
     "Dense": lambda n: keras.layers.Dense(n),
     "packed": lambda n: SymmetricDense(parametrization="packed"),
+    "packed, gather formulation": lambda n: GatherFormulationSymmetricDense(),
     "triangular": lambda n: SymmetricDense(parametrization="triangular"),
     "average": lambda n: SymmetricDense(parametrization="average"),
     "Dense+SymmetricConstraint": lambda n: keras.layers.Dense(n, kernel_constraint=SymmetricConstraint()),
@@ -59,21 +78,36 @@ VARIANTS = {
 
 
 def main():
-    parser = step_benchmark_parser(__doc__.splitlines()[0], [256, 1024, 2048], VARIANTS)
+    parser = step_benchmark_parser(__doc__.splitlines()[0], [1024, 2048], VARIANTS)
+    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
+                        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
+    parser.add_argument("--jit", choices=["off", "on", "both"], default="both",
+                        help="XLA for the TensorFlow step (JAX always compiles; PyTorch is eager)")
+    parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS),
+                        help="PyTorch parametrizations timed in the same rounds, where installed")
     args = parser.parse_args()
+    backend = keras.backend.backend()
+    modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
+    if backend != "tensorflow":
+        modes = [backend == "jax"]
+    peers = {name: PEERS[name] for name in args.peers if PEERS[name] is not None}
 
-    print(f"# SymmetricDense training step, batch {args.batch}, float32, {args.rounds} rounds "
-          f"(medians)\n\n{machine_line()}\n")
-    print("| n | XLA | variant | step ms (median) | ratio to Dense | trainable params | Adam slots MiB |")
+    print(f"# SymmetricDense training step on {backend}, batch {args.batch}, float32, "
+          f"{args.rounds} rounds (medians)\n\n{machine_line()}\n")
+    print("| n | XLA | variant | step ms (median) | ratio to reference | trainable params | "
+          "Adam slots MiB |")
     print("|---|---|---|---|---|---|---|")
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
     for n in args.sizes:
         for jit in modes:
-            steps = {v: compiled_train_step(keras.Sequential([keras.Input((n,)), VARIANTS[v](n)]),
-                                            args.batch, jit) for v in args.variants}
+            steps = {v: keras_train_step(keras.Sequential([keras.Input((n,)), VARIANTS[v](n)]),
+                                         args.batch, jit) for v in args.variants}
+            references = {v: "Dense" for v in steps}
+            for name, make in peers.items():
+                steps[name] = torch_train_step(make(n), n, args.batch)
+                references[name] = "torch Linear"
             medians, ratios = interleaved_medians(
-                {v: s[0] for v, s in steps.items()}, {v: "Dense" for v in steps},
-                args.rounds, args.seconds_per_round)
+                {v: s[0] for v, s in steps.items()}, references, args.rounds,
+                args.seconds_per_round)
             for v, (_, params, slot_bytes) in steps.items():
                 ratio = f"{ratios[v]:.3f}" if ratios[v] is not None else "-"
                 print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "

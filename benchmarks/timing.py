@@ -1,7 +1,9 @@
 """What the training-step benchmarks share: a compiled Adam step, and interleaved median timing.
 
 Machines here are noisy, so variants are timed in rounds, each round timing every variant once,
-and a variant's ratio to its reference is the median of per-round ratios.
+and a variant's ratio to its reference is the median of per-round ratios. `compiled_train_step`
+is TensorFlow's own `tf.function` step; `keras_train_step` is `Model.train_on_batch`, on
+whichever Keras backend is active; `interleaved_medians` times any callables.
 """
 
 import os
@@ -17,8 +19,29 @@ import tensorflow as tf  # noqa: E402
 
 
 def machine_line():
-    return (f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+    backend = keras.backend.backend()
+    version = {"tensorflow": tf.__version__}.get(backend) or __import__(backend).__version__
+    return (f"Keras {keras.__version__} on {backend} {version}, "
             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+
+
+def keras_train_step(model, batch, jit=False, seed=0):
+    """`(step, trainable_params, adam_slot_bytes)`: `model.train_on_batch` (Adam, MSE) on a fixed
+    random batch, compiled the active backend's way (`jit` is XLA on TensorFlow; JAX always
+    compiles; PyTorch runs eagerly)."""
+    if keras.backend.backend() == "jax":
+        jit = True
+    elif keras.backend.backend() == "torch":
+        jit = False
+    optimizer = keras.optimizers.Adam(1e-4)
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit)
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(batch,) + tuple(model.input_shape[1:])).astype("float32")
+    y = rng.normal(size=(batch,) + tuple(model.output_shape[1:])).astype("float32")
+    model.train_on_batch(x, y)  # trace and compile
+    params = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    slot_bytes = sum(int(np.prod(v.shape)) * 4 for v in optimizer.variables if len(v.shape))
+    return (lambda: model.train_on_batch(x, y)), params, slot_bytes
 
 
 def compiled_train_step(model, batch, jit=False, seed=0):

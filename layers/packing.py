@@ -70,6 +70,8 @@ def lower_mask(n):
 
 def mirror_lower(matrix, n):
     """The symmetric matrix whose lower triangle (diagonal included) is that of `matrix`."""
+    # A Keras variable passed on as itself reaches JAX's `where` un-read, which JAX refuses.
+    matrix = ops.convert_to_tensor(matrix)
     return ops.where(lower_mask(n), matrix, ops.transpose(matrix))
 
 
@@ -173,4 +175,45 @@ def symmetric_matmul(x, stored, n):
     # A tensor read of the variable (a same-shape reshape copies nothing), not the variable: the
     # gradient then reaches the variable through that read, on every backend and in eager mode.
     y = matmul(ops.reshape(x, (-1, n)), ops.reshape(stored, packed_shape(n)))
+    return ops.reshape(y, (*batch_shape, n))
+
+
+@functools.lru_cache(maxsize=None)
+def _gather_indices(n):
+    """`(full, packed, scale)`: W.flat = stored.flat[full]; the packed gradient is
+    `(G + G^T).flat[packed] * scale` (scale 1/2 where an entry is a diagonal of W)."""
+    rows, cols = packed_index(n)
+    position = np.arange(rows.size).reshape(rows.shape)
+    full = np.empty((n, n), dtype=np.int32)
+    full[rows, cols] = position
+    full[cols, rows] = position
+    packed = (rows * n + cols).reshape(-1).astype(np.int32)
+    scale = np.where(rows == cols, 0.5, 1.0).astype("float32").reshape(-1)
+    return full.reshape(-1), packed, scale
+
+
+def symmetric_matmul_gather(x, stored, n):
+    """`symmetric_matmul` by gathers: W is one `take` from the packed values with a fixed (n*n,)
+    index, and the packed gradient one `take` from `G + G^T`. Same storage, same values (W and
+    the gradient are copies, so bitwise equal to `symmetric_matmul`'s); a gather suits a
+    compiler that fuses it (XLA), where slices, selects and concatenations cost more."""
+    full, packed, scale = _gather_indices(n)
+    shape = packed_shape(n)
+
+    @ops.custom_gradient
+    def matmul(x2d, stored):
+        w = ops.reshape(ops.take(ops.reshape(stored, (-1,)), full), (n, n))
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            g = ops.matmul(ops.transpose(x2d), upstream)
+            s = ops.reshape(ops.add(g, ops.transpose(g)), (-1,))
+            folded = ops.multiply(ops.take(s, packed), ops.cast(scale, g.dtype))
+            return ops.matmul(upstream, w), ops.reshape(folded, shape)
+
+        return ops.matmul(x2d, w), grad
+
+    batch_shape = ops.shape(x)[:-1]
+    y = matmul(ops.reshape(x, (-1, n)), ops.reshape(stored, shape))
     return ops.reshape(y, (*batch_shape, n))

@@ -1,6 +1,10 @@
-"""Test-session setup: keep caches out of the home directory and give TensorFlow two CPU devices.
+"""Test-session setup: keep caches out of the home directory and, on TensorFlow, two CPU devices.
 
-Everything here runs before any test module imports TensorFlow, which is why it sits at import time.
+Everything here runs before any test module imports TensorFlow or Keras, which is why it sits at
+import time. The suite runs on whichever Keras backend `KERAS_BACKEND` names (TensorFlow by
+default); tests marked `tensorflow` use TensorFlow-only machinery (`tf.distribute`,
+`tf.function`, tapes) and are deselected on the other backends. `tests/test_backends.py` reruns
+the backend-portable modules under JAX and PyTorch.
 """
 
 import os
@@ -23,17 +27,38 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+BACKEND = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if BACKEND == "tensorflow":
+    import tensorflow as tf
 
-# Two logical CPU devices, so MirroredStrategy tests have replicas to mirror across. This must
-# happen before TensorFlow initialises its devices, hence before any test runs an op.
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-)
+    # Two logical CPU devices, so MirroredStrategy tests have replicas to mirror across. This
+    # must happen before TensorFlow initialises its devices, hence before any test runs an op.
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+elif BACKEND == "jax":
+    import jax
+
+    # The gradient checks run in float64, which JAX only computes when asked to.
+    jax.config.update("jax_enable_x64", True)
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    return f"Keras backend: {keras.backend.backend()}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """On JAX and PyTorch, deselect (not skip) the tests of TensorFlow-only machinery."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    deselected = [item for item in items if item.get_closest_marker("tensorflow")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("tensorflow")]
 
 
 @pytest.fixture(autouse=True)

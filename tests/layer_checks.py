@@ -3,8 +3,9 @@
 `run_layer_checks(make_layer, input_shape)` builds fresh layers from `make_layer()` and checks:
 eager and symbolic calls agree on the output shape; the trainable parameter count; a
 `get_config`/`from_config` round trip; `.keras` and `.weights.h5` round trips with bitwise
-identical outputs; `tf.function` with and without XLA; one `fit` step that changes the weights and
-keeps the loss finite; and `mixed_bfloat16` (float32 variables, bfloat16 outputs).
+identical outputs; the backend's traced path (`tf.function` with and without XLA, `jax.jit`); one
+`fit` step that changes the weights and keeps the loss finite; and `mixed_bfloat16` (float32
+variables, bfloat16 outputs). Every check runs on whichever Keras backend is active.
 """
 
 import os
@@ -12,7 +13,8 @@ import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
+
+from tests.backend_tools import traced, variable_gradients
 
 BATCH = 3
 
@@ -83,10 +85,9 @@ def _check_saved_round_trips(model, make_layer, input_shape, x):
 
 
 def _check_traced(model, x, y, check_jit):
-    np.testing.assert_allclose(np.asarray(tf.function(model)(x)), y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(traced(model, x, jit=False), y, rtol=1e-5, atol=1e-5)
     if check_jit:
-        jitted = tf.function(model, jit_compile=True)
-        np.testing.assert_allclose(np.asarray(jitted(x)), y, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(traced(model, x, jit=True), y, rtol=1e-4, atol=1e-4)
 
 
 def _check_fit_step(make_layer, input_shape, x):
@@ -116,18 +117,17 @@ def _check_mixed_bfloat16(make_layer, x):
 
 def assert_gradient_matches_finite_differences(layer, x, variable=None, eps=1e-6, rtol=1e-6,
                                                atol=1e-8, seed=0):
-    """The tape's gradient w.r.t. `variable` (default: the layer's stored kernel) equals central
+    """The backend's gradient w.r.t. `variable` (default: the layer's stored kernel) equals central
     finite differences of `sum(sin(layer(x)) * r)` for a fixed random r. Use float64 layers."""
     variable = layer.stored_kernel if variable is None else variable
-    weight = tf.constant(np.random.default_rng(seed).normal(size=np.shape(layer(x))))
+    x = np.asarray(x)
+    weight = np.random.default_rng(seed).normal(size=np.shape(layer(x)))
 
     def loss():
-        return tf.reduce_sum(tf.sin(layer(x)) * weight)
+        return keras.ops.sum(keras.ops.sin(layer(x)) * weight)
 
-    with tf.GradientTape() as tape:
-        value = loss()
-    gradient = tape.gradient(value, variable.value).numpy()
-    stored = variable.numpy()
+    (gradient,) = variable_gradients(loss, [variable])
+    stored = keras.ops.convert_to_numpy(variable)
     numeric = np.zeros_like(stored)
     for index in np.ndindex(stored.shape):
         for sign in (1, -1):

@@ -5,7 +5,6 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from eqzoo.layers import (
     SymmetricConstraint,
@@ -17,6 +16,7 @@ from eqzoo.layers import (
 )
 from eqzoo.layers.packing import packed_index
 from eqzoo.layers.symmetric_dense import PARAMETRIZATIONS
+from tests.backend_tools import variable_gradients
 from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
 
 N = 5
@@ -111,7 +111,7 @@ def test_same_effective_kernel_gives_same_output_in_every_parametrization():
 def test_gradients_match_central_finite_differences(parametrization):
     layer = SymmetricDense(parametrization=parametrization, activation="tanh", dtype="float64")
     layer.build((None, 4))
-    x = tf.constant(np.random.default_rng(0).normal(size=(3, 4)))
+    x = np.asarray(np.random.default_rng(0).normal(size=(3, 4)))
     assert_gradient_matches_finite_differences(layer, x)
 
 
@@ -121,11 +121,10 @@ def test_packed_gradient_is_sum_of_mirrored_kernel_gradients():
     layer.build((None, n))
     rng = np.random.default_rng(0)
     x, target = rng.normal(size=(5, n)), rng.normal(size=(5, n))
-    with tf.GradientTape() as tape:
-        y = layer(x)
-        loss = tf.reduce_sum((y - target) ** 2)
-    g_stored = tape.gradient(loss, layer.stored_kernel.value).numpy()
-    g_kernel = x.T @ (2 * (y.numpy() - target))  # G: the gradient an unconstrained W would get
+    (g_stored,) = variable_gradients(lambda: keras.ops.sum(keras.ops.subtract(layer(x), target) ** 2),
+                                     [layer.stored_kernel])
+    y = keras.ops.convert_to_numpy(layer(x))
+    g_kernel = x.T @ (2 * (y - target))  # G: the gradient an unconstrained W would get
     rows, cols = packed_index(n)
     expected = np.where(rows == cols, g_kernel[rows, cols], g_kernel[rows, cols] + g_kernel[cols, rows])
     np.testing.assert_allclose(g_stored, expected, rtol=1e-10)
@@ -242,9 +241,12 @@ def test_xla_compiled_training_keeps_the_kernel_symmetric():
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_mirrored_strategy_trains_and_keeps_replicas_equal_and_symmetric():
     # Reduction through one device, not collectives: a later MirroredStrategy in this process
     # (train.py's test) would otherwise reuse collective instance keys and fail on shapes.
+    import tensorflow as tf
+
     strategy = tf.distribute.MirroredStrategy(
         ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
     assert strategy.num_replicas_in_sync == 2

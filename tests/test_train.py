@@ -308,6 +308,7 @@ def test_compare_without_runs_is_refused(tmp_path, capsys):
 
 # --- strategies and the sweep file ----------------------------------------------------------
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_mirrored_strategy_over_two_cpus_keeps_kernels_exactly_symmetric(tmp_path):
     code, folder = run(tmp_path, *TINY, "--strategy", "mirrored")
     assert code == 0

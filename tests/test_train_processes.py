@@ -119,6 +119,7 @@ def test_refusal_in_a_fresh_process_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backends
 def test_sigkill_mid_training_then_restart_resumes_from_the_last_epoch(tmp_path):
     args = ["--set", "width=8", "--epochs", "4", "--batch-size", "4", "--run-id", "k",
             "--wandb", "offline"]

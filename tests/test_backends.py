@@ -1,0 +1,46 @@
+"""The backend-portable tests, rerun under JAX and PyTorch in a subprocess each.
+
+Keras fixes its backend when first imported, so one pytest process tests one backend. This module
+(part of the one `python -m pytest` the README and CI run) starts `python -m pytest` again with
+`KERAS_BACKEND` set, on the modules listed below for that backend, for each backend whose
+package is installed (`pip install -e ".[jax,torch]"`; CI installs both). Tests marked
+`tensorflow` are deselected there.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+# The modules verified on each backend so far. Still TensorFlow-only: the other layer modules,
+# the zoo and test_train.py (numpy reads of tensors that require grad on PyTorch, float64 inputs
+# read through float32 by the finite-difference checks on JAX and PyTorch).
+MODULES = {
+    "jax": [
+        "tests/test_keras_layer_harness.py",
+        "tests/test_symmetric_dense.py",
+        "tests/test_symmetric_dense_formulations.py",
+        "tests/test_train_backends.py",
+    ],
+    "torch": [
+        "tests/test_keras_layer_harness.py",
+        "tests/test_symmetric_dense_formulations.py",
+        "tests/test_train_backends.py",
+    ],
+}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INSTALLED = [b for b in MODULES if importlib.util.find_spec(b) is not None]
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow  # the runner runs from the TensorFlow session only
+@pytest.mark.parametrize("backend", INSTALLED)
+def test_portable_tests_pass_on_backend(backend, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
+         "-m", "not slow or backends", "-k", "not finite_differences", *MODULES[backend]],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, f"on {backend}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
