@@ -125,7 +125,10 @@ class GroupAveraged(keras.layers.Wrapper):
             )
         outputs = ops.transpose(ops.reshape(outputs, (k, -1, self.rep_out.dim)), (1, 0, 2))
         back = _act(outputs, self._moves_out, self.rep_out.dim, per_element=True)
-        return ops.reshape(ops.mean(back, axis=1), (-1,) + out_trailing)
+        # Averaged in the wrapped model's dtype, returned in this layer's compute dtype (a float32
+        # model wrapped under mixed_float16 gives float16, as any Keras layer would).
+        averaged = ops.mean(back, axis=1)
+        return ops.cast(ops.reshape(averaged, (-1,) + out_trailing), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)

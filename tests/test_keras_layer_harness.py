@@ -19,6 +19,7 @@ from eqzoo.layers import (
     DefiningRep,
     DenseTranspose,
     EquivariantDense,
+    GroupAveraged,
     HopfieldBlock,
     PairwiseInteraction,
     PositiveDefiniteDense,
@@ -45,6 +46,12 @@ CASES = [
     (EquivariantDense, {"rep_in": DefiningRep(SymmetricGroup(5)).get_config()}, (2, 5), (2, 5), 2),
     (EquivariantDense, {"rep_in": DefiningRep(CyclicGroup(6)).channels(2).get_config(),
                         "rep_out": DefiningRep(CyclicGroup(6)).get_config()}, (2, 6, 2), (2, 6), 2),
+    # n x n matrices of S_4 (the tensor square of its points), through the closed-form basis.
+    (EquivariantDense, {"rep_in": (DefiningRep(SymmetricGroup(4)) * DefiningRep(SymmetricGroup(4)))
+                        .get_config()}, (2, 4, 4), (2, 4, 4), 2),
+    (GroupAveraged, {"model": "Dense(5 -> 5)", "group": CyclicGroup(5).get_config(),
+                     "rep_in": DefiningRep(CyclicGroup(5)).get_config(),
+                     "rep_out": DefiningRep(CyclicGroup(5)).get_config()}, (2, 5), (2, 5), 2),
     (PairwiseInteraction, {"units": 2}, (2, 4), (2, 2), 3),
     (PairwiseInteraction, {"units": 1, "rank": 2}, (2, 4), (2, 1), 3),
     (HopfieldBlock, {"steps": 2}, (2, 6), (2, 6), 2),
@@ -76,6 +83,9 @@ def test_keras_run_layer_test(layer_cls, init_kwargs, input_shape, output_shape,
         source = keras.layers.Dense(3)
         source.build((None, output_shape[-1]))
         init_kwargs = {"source": source}
+    if layer_cls is GroupAveraged:
+        # The wrapped model is a layer object too: a plain Dense, averaged over C_5's shifts.
+        init_kwargs = {**init_kwargs, "model": keras.layers.Dense(5)}
     _Harness().run_layer_test(
         layer_cls,
         init_kwargs=init_kwargs,
