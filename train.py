@@ -404,6 +404,11 @@ def check_environment(config):
     it can write, TF_CONFIG for multiworker, a WANDB_MODE that W&B knows, and dataset options
     that are finite and do not repeat train.py's own flags."""
     check_run_dir(config)
+    # The backend Keras has, or will take from KERAS_BACKEND (which --backend sets) on import.
+    backend = (sys.modules["keras"].backend.backend() if "keras" in sys.modules
+               else os.environ.get("KERAS_BACKEND", "tensorflow"))
+    if config["strategy"] in STRATEGY_BACKENDS and backend in BACKENDS:
+        check_strategy_backend(config["strategy"], backend)
     check_tf_config(config["strategy"])
     env_mode = os.environ.get("WANDB_MODE")
     # W&B reads WANDB_MODE whatever mode it is given, and fails on a value it does not know.
@@ -583,12 +588,17 @@ def check_backend(args, strategy):
     if requested is not None and requested != backend:
         raise UsageError(f"--backend {requested} came after Keras was imported with the {backend} "
                          f"backend; run train.py as a script, or set KERAS_BACKEND={requested}.")
+    check_strategy_backend(strategy, backend)
+
+
+def check_strategy_backend(strategy, backend):
     if backend not in STRATEGY_BACKENDS[strategy]:
         instead = {"tensorflow": "mirrored", "jax": "data_parallel"}.get(backend)
         hint = f"use --strategy {instead}" if instead else "use --strategy default"
-        raise UsageError(f"--strategy {strategy} runs on the {' or '.join(STRATEGY_BACKENDS[strategy])} "
-                         f"backend only, and this run uses {backend}: {hint}, or pass "
-                         f"--backend {STRATEGY_BACKENDS[strategy][0]}.")
+        backends = STRATEGY_BACKENDS[strategy]
+        raise UsageError(f"--strategy {strategy} runs on the {' or '.join(backends)} backend "
+                         f"only, and this run uses {backend}: {hint}, or pass --backend "
+                         f"{backends[0]}.")
 
 
 def even_batches(splits, info, batch_size, replicas):
