@@ -44,6 +44,7 @@ def assert_one_line_error(capsys, code, *fragments):
     assert "Traceback" not in err and "usage:" not in err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
 
 
 # --- refusals: exit code 2, one line, nothing written ----------------------------------------

@@ -15,6 +15,7 @@ import pytest
 
 from eqzoo import datasets
 from eqzoo import train
+from tests.test_train import assert_one_line_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "train.py")
@@ -26,15 +27,9 @@ def refused(capsys, tmp_path, argv, *fragments, run_dir=True):
     runs = tmp_path / "runs"
     code = train.main([*argv, "--wandb", "disabled", *(["--run-dir", str(runs)] if run_dir
                                                          else [])])
-    out, err = capsys.readouterr()
-    assert code == 2, (out, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("train.py: error: "), err
-    assert "Traceback" not in err and "usage:" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
+    line = assert_one_line_error(capsys, code, *fragments)
     assert not runs.exists(), "a refused run must write nothing"
-    return lines[0]
+    return line
 
 
 @pytest.fixture
