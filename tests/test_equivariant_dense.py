@@ -144,17 +144,22 @@ def test_projection_is_least_squares():
         np.testing.assert_allclose(np.tensordot(basis.dense(), residual, 2), 0.0, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", PAIRS)
-def test_layer_is_equivariant(name):
-    rep_in, rep_out = PAIRS[name]
+def assert_layer_is_equivariant(rep_in, rep_out, seed):
+    """EquivariantDense from `rep_in` to `rep_out` is equivariant over sampled group elements
+    (with a random invariant bias), and on flat inputs through the reps' own matrices."""
     # A pointwise activation commutes with permutations, not with general matrices.
     activation = "tanh" if rep_out.is_permutation else None
     layer = EquivariantDense(rep_in, rep_out, activation=activation,
                              bias_initializer="random_normal")
     assert_equivariant(layer, rep_in.group, rep_in, rep_out, n_samples=6, atol=1e-5)
-    flat = np.random.default_rng(1).normal(size=(3, rep_in.dim)).astype("float32")
+    flat = np.random.default_rng(seed).normal(size=(3, rep_in.dim)).astype("float32")
     flat_layer = EquivariantDense(rep_in, rep_out, activation=activation)
     assert_equivariant(flat_layer, None, rep_in, rep_out, inputs=flat, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_layer_is_equivariant(name):
+    assert_layer_is_equivariant(*PAIRS[name], seed=1)
 
 
 @pytest.mark.parametrize("rep_in, rep_out, kernel, bias", [

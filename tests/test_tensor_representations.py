@@ -20,6 +20,7 @@ from eqzoo.layers.representations import (
     rep_from_config,
 )
 from tests.layer_checks import run_layer_checks
+from tests.test_equivariant_dense import assert_layer_is_equivariant
 
 C4_ROTATIONS = FiniteGroup([[[0.0, -1.0], [1.0, 0.0]]], name="C4Rotations")
 SHEAR = FiniteGroup([[[1.0, 1.0], [0.0, -1.0]]], name="ShearReflection")  # not orthogonal
@@ -202,14 +203,7 @@ PAIRS = {
 
 @pytest.mark.parametrize("name", PAIRS)
 def test_layer_is_equivariant(name):
-    rep_in, rep_out = PAIRS[name]
-    activation = "tanh" if rep_out.is_permutation else None
-    layer = EquivariantDense(rep_in, rep_out, activation=activation,
-                             bias_initializer="random_normal")
-    assert_equivariant(layer, rep_in.group, rep_in, rep_out, n_samples=6, atol=1e-5)
-    flat = np.random.default_rng(2).normal(size=(3, rep_in.dim)).astype("float32")
-    flat_layer = EquivariantDense(rep_in, rep_out, activation=activation)
-    assert_equivariant(flat_layer, None, rep_in, rep_out, inputs=flat, atol=1e-5)
+    assert_layer_is_equivariant(*PAIRS[name], seed=2)
 
 
 @pytest.mark.parametrize("make_layer, input_shape, output_shape, trainable", [
