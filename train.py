@@ -1043,7 +1043,8 @@ def prepare_run_folder(folder, config):
         raise UsageError(f"Run {folder} already finished (it has metrics.json); "
                          "choose another --run-id.")
     if os.path.exists(saved_path):
-        saved = read_json(saved_path, "--run-id")
+        # A run from before an argument was renamed (tied -> constrained) resumes as the same run.
+        saved = zoo.registry.rename_run_config(read_json(saved_path, "--run-id"))
         changed = [key for key in MUST_MATCH_ON_RESUME if saved.get(key) != config[key]]
         if changed:
             what = "; ".join(f"{key}: {saved.get(key)!r} -> {config[key]!r}" for key in changed)
@@ -1164,7 +1165,7 @@ def compare(paths, plot_path=None):
             skipped.append(f"skipping {path}: {' '.join(str(error).split())}")
             continue
         runs.append(path)
-        configs.append(flatten(config))
+        configs.append(flatten(zoo.registry.rename_run_config(config)))  # old spellings too
         finals.append(final)
         histories.append(history)
     if not runs:

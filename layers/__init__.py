@@ -1,5 +1,12 @@
-"""eqzoo layers: symmetric, structured and group-equivariant dense layers for Keras 3."""
+"""eqzoo layers: symmetric, structured and group-equivariant dense layers for Keras 3.
 
+This namespace holds the layers and the functions that act on layers and models (folding to
+`Dense`, equivariance and symmetry checks). The maths the equivariant layers are built from has
+its own modules: `eqzoo.layers.groups` (finite groups), `eqzoo.layers.representations` (how they
+act on inputs and outputs) and `eqzoo.layers.equivariant_basis` (bases of equivariant maps).
+"""
+
+from eqzoo.layers import groups, representations
 from eqzoo.layers.article_layers import (
     SymmetricDenseLayerFlatVector,
     SymmetricDenseLayerLowerTriangular,
@@ -8,77 +15,42 @@ from eqzoo.layers.article_layers import (
 from eqzoo.layers.bounded_spectrum_dense import BoundedSpectrumDense
 from eqzoo.layers.dense_transpose import DenseTranspose
 from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
-from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.fold import fold_to_dense
 from eqzoo.layers.group_averaged import GroupAveraged
-from eqzoo.layers.groups import (
-    CyclicGroup,
-    DihedralGroup,
-    FiniteGroup,
-    ImageDihedralGroup,
-    PermutationGroup,
-    SymmetricGroup,
-    TrivialGroup,
-)
 from eqzoo.layers.hopfield import HopfieldBlock
 from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
 from eqzoo.layers.pairwise_interaction import PairwiseInteraction
 from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
-from eqzoo.layers.representations import (
-    AntisymmetricSquare,
-    ChannelRep,
-    DefiningRep,
-    DirectSum,
-    ImageRep,
-    RegularRep,
-    Representation,
-    SymmetricSquare,
-    TensorProduct,
-    TrivialRep,
-)
 from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
 from eqzoo.layers.structured_dense import StructuredDense
 from eqzoo.layers.symmetric_constraint import SymmetricConstraint
 from eqzoo.layers.symmetric_dense import SymmetricDense
 
 __all__ = [
-    "AntisymmetricSquare",
+    # layers
     "BoundedSpectrumDense",
-    "ChannelRep",
-    "CyclicGroup",
-    "DefiningRep",
     "DenseTranspose",
-    "DihedralGroup",
-    "DirectSum",
     "EquivariantDense",
-    "FiniteGroup",
     "GroupAveraged",
     "HopfieldBlock",
-    "ImageDihedralGroup",
-    "ImageRep",
     "PairwiseInteraction",
-    "PermutationGroup",
     "PositiveDefiniteDense",
-    "RegularRep",
-    "Representation",
     "SkewSymmetricDense",
     "StructuredDense",
-    "SymmetricConstraint",
     "SymmetricDense",
     "SymmetricDenseLayerFlatVector",
     "SymmetricDenseLayerLowerTriangular",
     "SymmetricDenseLayerMasked",
-    "SymmetricGroup",
-    "SymmetricSquare",
-    "TensorProduct",
-    "TrivialGroup",
-    "TrivialRep",
+    # a constraint for plain Dense
+    "SymmetricConstraint",
+    # functions of layers and models
     "assert_equivariant",
-    "commutant_basis",
     "equivariance_error",
     "fold_to_dense",
-    "invariant_basis",
     "symmetric_matrices",
     "symmetry_residuals",
+    # namespaces
+    "groups",
+    "representations",
 ]

@@ -65,6 +65,7 @@ class BoundedSpectrumDense(StructuredDense):
     """
 
     stored_name = "packed_generator"
+    symmetric_kernel = True
 
     def __init__(self, units=None, spectrum=(-1.0, 1.0), activation=None, use_bias=True,
                  **kwargs):
@@ -77,7 +78,7 @@ class BoundedSpectrumDense(StructuredDense):
         self._require_built("generator")
         return packing.unpack_symmetric(self._stored, self.input_dim)
 
-    def _stored_shape(self, input_dim, units):
+    def _stored_shape(self, input_dim):
         return packing.packed_shape(input_dim)
 
     def _assemble(self, stored):
@@ -89,46 +90,31 @@ class BoundedSpectrumDense(StructuredDense):
         kernel = ops.add(kernel, ops.multiply(ops.eye(n, dtype=kernel.dtype), (low + high) / 2))
         return ops.cast(packing.mirror_lower(kernel, n), stored.dtype)
 
-    def _stored_from_kernel(self, generator):
-        # The base class calls this with the initializer's (n, n) draw, which is S, not W;
-        # `set_kernel` below maps a kernel to its S first and then stores it through here.
+    def _initial_stored(self, initializer, dtype):
+        # The initializer draws the generator S (its lower triangle, mirrored), not W: see
+        # `kernel_initializer`.
+        draw = initializer((self.input_dim, self.output_dim), dtype=dtype)
+        return packing.pack_symmetric(draw, self.input_dim)
+
+    def _stored_from_kernel(self, kernel):
+        # S = artanh((W - c I) / r), from W's eigendecomposition in float64.
+        low, high = self.spectrum
+        kernel = np.asarray(ops.convert_to_numpy(kernel), dtype="float64")
+        eigenvalues, eigenvectors = np.linalg.eigh((kernel + kernel.T) / 2)
+        scaled = np.clip((eigenvalues - (low + high) / 2) / ((high - low) / 2), -1 + 1e-6, 1 - 1e-6)
+        generator = (eigenvectors * np.arctanh(scaled)) @ eigenvectors.T
         return packing.pack_symmetric(generator, self.input_dim)
 
-    def set_kernel(self, matrix, atol=1e-6):
-        """Assigns a symmetric kernel with spectrum in `[low, high]`, e.g. one trained elsewhere.
-
-        Raises ValueError when `matrix` has the wrong shape, is not symmetric within `atol`, or
-        has an eigenvalue more than `atol` outside `[low, high]`.
-        """
-        self._require_built("set_kernel")
-        matrix = np.asarray(ops.convert_to_numpy(matrix), dtype="float64")
-        n = self.input_dim
-        if matrix.shape == (n, n) and np.all(np.isfinite(matrix)):
-            matrix = self._generator_from_kernel(matrix, atol)
-        super().set_kernel(matrix, atol)
-
-    def _generator_from_kernel(self, matrix, atol):
-        name = type(self).__name__
+    def _check_kernel(self, matrix, atol):
+        super()._check_kernel(matrix, atol)
         low, high = self.spectrum
-        asymmetry = float(np.max(np.abs(matrix - matrix.T), initial=0.0))
-        if asymmetry > atol:
-            raise ValueError(
-                f"{name} can only hold a symmetric kernel. Received a matrix with "
-                f"max |W - W^T| = {asymmetry:.3g}, above atol={atol:g}."
-            )
-        eigenvalues, eigenvectors = np.linalg.eigh((matrix + matrix.T) / 2)
+        eigenvalues, _ = np.linalg.eigh((matrix + matrix.T) / 2)
         if eigenvalues.min() < low - atol or eigenvalues.max() > high + atol:
             raise ValueError(
-                f"{name} can only hold a kernel with its eigenvalues in spectrum=({low:g}, "
-                f"{high:g}). Received a matrix with eigenvalues in [{eigenvalues.min():.6g}, "
-                f"{eigenvalues.max():.6g}] (atol={atol:g})."
+                f"{type(self).__name__} can only hold a kernel with its eigenvalues in "
+                f"spectrum=({low:g}, {high:g}). Received a matrix with eigenvalues in "
+                f"[{eigenvalues.min():.6g}, {eigenvalues.max():.6g}] (atol={atol:g})."
             )
-        scaled = np.clip((eigenvalues - (low + high) / 2) / ((high - low) / 2), -1 + 1e-6, 1 - 1e-6)
-        return (eigenvectors * np.arctanh(scaled)) @ eigenvectors.T
-
-    def symmetric_matrices(self):
-        """The matrices this layer keeps exactly symmetric (see `layers.symmetry_residuals`)."""
-        return [self.kernel]
 
     def get_config(self):
         return {**super().get_config(), "spectrum": list(self.spectrum)}

@@ -1,5 +1,7 @@
 """DenseTranspose: a dense layer that reuses another layer's kernel, transposed (tied weights)."""
 
+import math
+
 import keras
 from keras import ops
 from keras.src.backend.common import global_state
@@ -26,7 +28,9 @@ class DenseTranspose(keras.layers.Layer):
 
     Because the source is a sublayer, `weights` of this layer include the source's variables
     (its kernel, and a bias this layer does not use); a model holding both layers lists each
-    variable once.
+    variable once. `count_params()`, and so this layer's row of `model.summary()`, counts only
+    what the layer owns, its bias: the tied kernel is counted in the source's row, and the rows
+    add up to the model's total.
 
     Args:
         source: the layer whose kernel is reused. It may be unbuilt when this layer is created;
@@ -49,6 +53,8 @@ class DenseTranspose(keras.layers.Layer):
     >>> autoencoder = keras.Model(inputs, decoder(encoder(inputs)))
     >>> autoencoder.count_params()  # one 8 x 3 kernel, 3 + 8 biases
     35
+    >>> decoder.count_params()  # its own 8 biases: the kernel is counted in the encoder's row
+    8
     """
 
     def __init__(
@@ -110,6 +116,13 @@ class DenseTranspose(keras.layers.Layer):
         if self.bias is not None:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs)
+
+    def count_params(self):
+        """The scalars this layer owns: its bias, not the source's variables it tracks."""
+        if not self.built:
+            return super().count_params()  # Keras' error for an unbuilt layer
+        tied = {id(weight) for weight in self.source.weights}
+        return sum(math.prod(weight.shape) for weight in self.weights if id(weight) not in tied)
 
     def compute_output_shape(self, input_shape):
         source_input_dim, _ = _source_kernel_shape(self.source)

@@ -8,7 +8,7 @@ from keras import ops
 
 from eqzoo.layers.equivariant_basis import leading_shape, commutant_basis, invariant_basis
 from eqzoo.layers.representations import rep_from_config
-from eqzoo.layers.structured_dense import StructuredDense, _AssembledKernelRegularizer
+from eqzoo.layers.structured_dense import StructuredDense
 
 
 @keras.saving.register_keras_serializable(package="eqzoo")
@@ -79,14 +79,21 @@ class EquivariantDense(StructuredDense):
 
     # ---- StructuredDense hooks ---------------------------------------------------------------
 
-    def _stored_shape(self, input_dim, units):
+    def _stored_shape(self, input_dim):
         return (self.basis.dim,)
 
     def _assemble(self, stored):
         return self.basis.assemble(stored)
 
-    def _stored_from_kernel(self, matrix):
-        return self.basis.project(matrix)
+    def _stored_from_kernel(self, kernel):
+        return self.basis.project(ops.convert_to_tensor(kernel, dtype=self._stored.dtype))
+
+    def _initial_stored(self, initializer, dtype):
+        # A bare projection of the draw would shrink the kernel's mean square by dim / (n_in
+        # n_out) (e.g. n for circulants); the basis may also draw a smaller shape (see
+        # `PartitionBasis.initial_coefficients`).
+        scale = math.sqrt(self.input_dim * self.output_dim / self.basis.dim)
+        return self.basis.initial_coefficients(initializer, scale, dtype=dtype)
 
     def _kernel_output_dim(self, input_dim):
         if input_dim != self.rep_in.dim:
@@ -112,33 +119,25 @@ class EquivariantDense(StructuredDense):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         self._points_layout = self._layout(input_shape)
-        self.input_dim = self.rep_in.dim
-        self.output_dim = self._kernel_output_dim(self.input_dim)
-        scale = math.sqrt(self.input_dim * self.output_dim / self.basis.dim)
-        self._stored = self.add_weight(
-            name=self.stored_name,
-            shape=(self.basis.dim,),
-            initializer=_ProjectedInitializer(self.basis, self.kernel_initializer, scale),
-            regularizer=(
-                _AssembledKernelRegularizer(self, self.kernel_regularizer)
-                if self.kernel_regularizer is not None else None
-            ),
-        )
+        # The kernel acts on the flattened input, whatever its layout.
+        super().build(input_shape[:1] + (self.rep_in.dim,))
+        trailing = self.rep_in.shape if self._points_layout else (self.rep_in.dim,)
+        axes = {-i - 1: size for i, size in enumerate(reversed(trailing))}
+        self.input_spec = keras.layers.InputSpec(min_ndim=len(trailing) + 1, axes=axes)
+
+    def _build_bias(self):
         self._bias_coefficients = None
         # With no invariant vector in rho_out, the only equivariant bias is 0: nothing to store.
         if self.use_bias and self.bias_basis.dim > 0:
             self._bias_coefficients = self.add_weight(
                 name="bias_coefficients",
                 shape=(self.bias_basis.dim,),
-                initializer=_ProjectedInitializer(self.bias_basis, self.bias_initializer, 1.0),
+                initializer=_ProjectedInitializer(self.bias_basis, self.bias_initializer),
                 regularizer=(
                     _AssembledBiasRegularizer(self.bias_basis, self.bias_regularizer)
                     if self.bias_regularizer is not None else None
                 ),
             )
-        trailing = self.rep_in.shape if self._points_layout else (self.rep_in.dim,)
-        axes = {-i - 1: size for i, size in enumerate(reversed(trailing))}
-        self.input_spec = keras.layers.InputSpec(min_ndim=len(trailing) + 1, axes=axes)
 
     def _layout(self, input_shape):
         """True for inputs shaped as `rep_in.shape` (e.g. `(..., n, c)` for a ChannelRep, `(..., n,
@@ -228,14 +227,14 @@ class EquivariantDense(StructuredDense):
 
 
 class _ProjectedInitializer:
-    """Draws a full-shape tensor, projects it onto the basis, and rescales the coefficients."""
+    """Draws a full-shape tensor and projects it onto the basis."""
 
-    def __init__(self, basis, initializer, scale):
-        self.basis, self.initializer, self.scale = basis, initializer, scale
+    def __init__(self, basis, initializer):
+        self.basis, self.initializer = basis, initializer
 
     def __call__(self, shape, dtype=None):
         del shape
-        return self.basis.initial_coefficients(self.initializer, self.scale, dtype=dtype)
+        return self.basis.initial_coefficients(self.initializer, 1.0, dtype=dtype)
 
 
 class _AssembledBiasRegularizer:

@@ -14,6 +14,18 @@ from fractions import Fraction
 
 import numpy as np
 
+__all__ = [
+    "CyclicGroup",
+    "DihedralGroup",
+    "FiniteGroup",
+    "ImageDihedralGroup",
+    "PermutationGroup",
+    "SymmetricGroup",
+    "TrivialGroup",
+    "group_from_config",
+    "permutation_matrix",
+]
+
 MAX_ORDER = 100_000  # the most elements a group may have, and so the highest generator order
 _TOLERANCE = 1e-6
 

@@ -79,6 +79,7 @@ class HopfieldBlock(keras.layers.Layer):
         return ops.add(strict, ops.transpose(strict))
 
     def symmetric_matrices(self):
+        """`[J]`, or `[]` for the unconstrained twin (see `layers.symmetric_matrices`)."""
         return [self.coupling] if self.symmetric else []
 
     def energy(self, x):

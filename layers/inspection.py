@@ -1,4 +1,11 @@
-"""Reading structure off a model: which matrices are claimed symmetric, and how far they are."""
+"""Reading structure off a model: which matrices are claimed symmetric, and how far they are.
+
+The contract: a layer claims symmetric matrices by defining `symmetric_matrices()`, which returns
+the square matrices (tensors) it keeps bitwise symmetric, or an empty list when it claims none
+(an unconstrained twin). Every `StructuredDense` has it: it returns `[kernel]` when the class
+sets `symmetric_kernel = True` (SymmetricDense, PositiveDefiniteDense, BoundedSpectrumDense).
+`HopfieldBlock` returns its coupling and `PairwiseInteraction` its interaction matrices.
+"""
 
 import keras
 import numpy as np
@@ -7,7 +14,8 @@ import numpy as np
 def symmetric_matrices(model):
     """`{layer name: [matrix, ...]}` for every layer that claims symmetric matrices.
 
-    A layer takes part by defining `symmetric_matrices()`; nested models are searched too.
+    A layer takes part by defining `symmetric_matrices()` (see the module docstring); nested
+    models are searched too, and layers that claim no matrix are left out.
     """
     found = {}
     for layer in model._flatten_layers(include_self=False, recursive=True):

@@ -31,10 +31,6 @@ def packed_shape(n):
     return (n + 1, h) if n % 2 == 0 else (n, h)
 
 
-def packed_size(n):
-    return n * (n + 1) // 2
-
-
 @functools.lru_cache(maxsize=None)
 def packed_index(n):
     """`(rows, cols)` int arrays of `packed_shape(n)`: `stored[a, b] == W[rows[a, b], cols[a, b]]`.

@@ -86,6 +86,7 @@ class PairwiseInteraction(keras.layers.Layer):
                 for v in (self.interaction[k] for k in range(self.units))]
 
     def symmetric_matrices(self):
+        """The J_k, or `[]` for the unconstrained twin (see `layers.symmetric_matrices`)."""
         return self.interaction_matrices() if self.symmetric else []
 
     def call(self, inputs):

@@ -39,7 +39,8 @@ class PositiveDefiniteDense(StructuredDense):
             `keras.layers.Dense`; the kernel regularizer sees the assembled W.
 
     `set_kernel(W)` accepts a symmetric matrix whose eigenvalues are at least `epsilon` (both
-    within `atol`) and stores a triangular factor of `W - epsilon I`.
+    within `atol`) and stores a triangular factor of `W - epsilon I`; eigenvalues in
+    `[epsilon - atol, epsilon)` are raised to `epsilon`.
 
     Input shape:
         N-D tensor `(batch_size, ..., n)`, N >= 2.
@@ -58,6 +59,7 @@ class PositiveDefiniteDense(StructuredDense):
     """
 
     stored_name = "packed_factor"
+    symmetric_kernel = True
 
     def __init__(self, units=None, epsilon=0.0, activation=None, use_bias=True, **kwargs):
         super().__init__(units=units, activation=activation, use_bias=use_bias, **kwargs)
@@ -73,7 +75,7 @@ class PositiveDefiniteDense(StructuredDense):
             )
         self.epsilon = float(epsilon)
 
-    def _stored_shape(self, input_dim, units):
+    def _stored_shape(self, input_dim):
         return packing.packed_shape(input_dim)
 
     @property
@@ -102,45 +104,25 @@ class PositiveDefiniteDense(StructuredDense):
             outputs = ops.add(outputs, ops.multiply(inputs, self.epsilon))
         return outputs
 
-    def _stored_from_kernel(self, factor):
-        # The base class calls this with the initializer's (n, n) draw, which is `L`, not W;
-        # `set_kernel` below factors a kernel first and then stores the factor through here.
-        return packing.pack_symmetric(factor, self.input_dim)
+    def _initial_stored(self, initializer, dtype):
+        # The initializer draws the factor L (its lower triangle), not W: see `kernel_initializer`.
+        draw = initializer((self.input_dim, self.output_dim), dtype=dtype)
+        return packing.pack_symmetric(draw, self.input_dim)
 
-    def set_kernel(self, matrix, atol=1e-6):
-        """Assigns a symmetric kernel with eigenvalues >= epsilon, e.g. one trained elsewhere.
-
-        Raises ValueError when `matrix` has the wrong shape, is not symmetric within `atol`, or
-        has an eigenvalue below `epsilon - atol`. Eigenvalues in `[epsilon - atol, epsilon)` are
-        raised to `epsilon`.
-        """
-        self._require_built("set_kernel")
-        matrix = np.asarray(ops.convert_to_numpy(matrix), dtype="float64")
+    def _stored_from_kernel(self, kernel):
         n = self.input_dim
-        if matrix.shape == (n, n) and np.all(np.isfinite(matrix)):
-            self._check_positive(matrix, atol)
-            matrix = _triangular_factor(matrix - self.epsilon * np.eye(n))
-        super().set_kernel(matrix, atol)
+        kernel = np.asarray(ops.convert_to_numpy(kernel), dtype="float64")
+        return packing.pack_symmetric(_triangular_factor(kernel - self.epsilon * np.eye(n)), n)
 
-    def _check_positive(self, matrix, atol):
-        name = type(self).__name__
-        asymmetry = float(np.max(np.abs(matrix - matrix.T), initial=0.0))
-        if asymmetry > atol:
-            raise ValueError(
-                f"{name} can only hold a symmetric kernel. Received a matrix with "
-                f"max |W - W^T| = {asymmetry:.3g}, above atol={atol:g}."
-            )
+    def _check_kernel(self, matrix, atol):
+        super()._check_kernel(matrix, atol)
         lowest = float(np.linalg.eigvalsh((matrix + matrix.T) / 2).min())
         if lowest < self.epsilon - atol:
             raise ValueError(
-                f"{name} can only hold a kernel whose eigenvalues are at least "
+                f"{type(self).__name__} can only hold a kernel whose eigenvalues are at least "
                 f"epsilon={self.epsilon:g}. Received a matrix with smallest eigenvalue "
                 f"{lowest:.6g} (atol={atol:g})."
             )
-
-    def symmetric_matrices(self):
-        """The matrices this layer keeps exactly symmetric (see `layers.symmetry_residuals`)."""
-        return [self.kernel]
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}

@@ -22,6 +22,20 @@ import numpy as np
 
 from eqzoo.layers.groups import FiniteGroup, PermutationGroup, group_from_config, permutation_matrix
 
+__all__ = [
+    "AntisymmetricSquare",
+    "ChannelRep",
+    "DefiningRep",
+    "DirectSum",
+    "ImageRep",
+    "RegularRep",
+    "Representation",
+    "SymmetricSquare",
+    "TensorProduct",
+    "TrivialRep",
+    "rep_from_config",
+]
+
 
 class Representation:
     """Base class: a group, a dimension, and `rho(g)` for every group element `g`."""

@@ -61,7 +61,7 @@ class SkewSymmetricDense(StructuredDense):
             )
         return super()._kernel_output_dim(input_dim)
 
-    def _stored_shape(self, input_dim, units):
+    def _stored_shape(self, input_dim):
         return packing.packed_shape(input_dim - 1)
 
     def _assemble(self, stored):
@@ -97,8 +97,8 @@ class SkewSymmetricDense(StructuredDense):
         outputs = matmul(ops.reshape(inputs, (-1, n)), stored)
         return ops.reshape(outputs, (*batch_shape, n))
 
-    def _stored_from_kernel(self, matrix):
-        return packing.pack_strictly_lower(matrix, self.input_dim)
+    def _stored_from_kernel(self, kernel):
+        return packing.pack_strictly_lower(kernel, self.input_dim)
 
     def _check_kernel(self, matrix, atol):
         asymmetry = float(np.max(np.abs(matrix + matrix.T), initial=0.0))

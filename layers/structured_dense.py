@@ -10,25 +10,39 @@ from eqzoo.layers._validation import check_units
 class StructuredDense(keras.layers.Layer):
     """Dense layer `y = activation(x @ W + b)` whose kernel `W = assemble(stored)` has structure.
 
-    A subclass chooses the structure with four hooks and inherits everything else (bias,
+    A subclass chooses the structure with the hooks below and inherits everything else (bias,
     activation, regularizers, input checks, `kernel` read and assignment, folding to `Dense`,
-    serialization):
+    serialization). Each hook receives the same kind of value in every subclass:
 
     - `_kernel_output_dim(input_dim)`: the kernel's output width for an input width (check it);
-    - `_stored_shape(input_dim, units)`: the shape of the one stored kernel variable;
-    - `_assemble(stored)`: the `(input_dim, units)` kernel from the stored tensor, `keras.ops` only;
-    - `_stored_from_kernel(matrix)`: the stored tensor whose assembly is `matrix` (a projection
-      onto the structure when `matrix` lacks it), used to initialise and to assign kernels.
-    - `_check_kernel(matrix, atol)` (optional): reject an assigned matrix lacking the structure;
-    - `_matmul(inputs, stored)` (optional): a faster `inputs @ assemble(stored)`.
+    - `_stored_shape(input_dim)`: the shape of the one stored kernel variable;
+    - `_assemble(stored)`: the `(input_dim, output_dim)` kernel W from the stored tensor,
+      `keras.ops` only;
+    - `_stored_from_kernel(kernel)`: the stored values whose assembly is the kernel W (an
+      `(input_dim, output_dim)` array or tensor), or its projection onto the structure when W
+      lacks it. `set_kernel` calls it with a float64 NumPy matrix that `_check_kernel` accepted;
+      the result is cast to the variable's dtype.
+    - `_initial_stored(initializer, dtype)` (optional): the stored values a new layer starts
+      from. By default the kernel initializer is called with the full `(input_dim, output_dim)`
+      shape, so fan-in and fan-out (Glorot, He, LeCun) are those of the kernel a plain `Dense`
+      would have, and the draw is projected by `_stored_from_kernel`. A layer whose stored
+      values are not a kernel (a factor `L` of `W = L L^T`, a generator `S` of `W = tanh(S)`)
+      reads the draw as those instead;
+    - `_check_kernel(matrix, atol)` (optional): reject an assigned float64 NumPy matrix lacking
+      the structure. By default it refuses an asymmetric matrix when `symmetric_kernel` is set;
+    - `_matmul(inputs, stored)` (optional): a faster `inputs @ assemble(stored)`;
+    - `_build_bias()` (optional): create the bias (by default a free `(output_dim,)` vector
+      `bias`, or `bias = None` when `use_bias=False`).
 
-    The kernel initializer is called with the full `(input_dim, units)` shape, so fan-in and
-    fan-out (Glorot, He, LeCun) are those of the kernel a plain `Dense` would have, and the result
-    is projected onto the structure. The kernel regularizer sees the assembled kernel, not the
-    stored values.
+    A subclass whose kernel is always symmetric sets `symmetric_kernel = True`: `set_kernel` then
+    refuses a matrix with `max |W - W^T| > atol`, and `symmetric_matrices()` returns `[kernel]`,
+    which is how `layers.symmetric_matrices` and `layers.symmetry_residuals` find it.
+
+    The kernel regularizer sees the assembled kernel, not the stored values.
     """
 
     stored_name = "stored_kernel"
+    symmetric_kernel = False
 
     def __init__(
         self,
@@ -66,17 +80,33 @@ class StructuredDense(keras.layers.Layer):
             )
         return input_dim
 
-    def _stored_shape(self, input_dim, units):
+    def _stored_shape(self, input_dim):
         raise NotImplementedError
 
     def _assemble(self, stored):
         raise NotImplementedError
 
-    def _stored_from_kernel(self, matrix):
+    def _stored_from_kernel(self, kernel):
         raise NotImplementedError
 
+    def _initial_stored(self, initializer, dtype):
+        full = initializer((self.input_dim, self.output_dim), dtype=dtype)
+        return self._stored_from_kernel(full)
+
     def _check_kernel(self, matrix, atol):
-        del matrix, atol
+        if not self.symmetric_kernel:
+            return
+        asymmetry = float(np.max(np.abs(matrix - matrix.T), initial=0.0))
+        if asymmetry > atol:
+            raise ValueError(
+                f"{type(self).__name__} can only hold a symmetric kernel. Received a matrix with "
+                f"max |W - W^T| = {asymmetry:.3g}, above atol={atol:g}. Symmetrise it first, "
+                f"e.g. (W + W.T) / 2, if that is what you mean."
+            )
+
+    def symmetric_matrices(self):
+        """The matrices this layer keeps exactly symmetric (see `layers.symmetry_residuals`)."""
+        return [self.kernel] if self.symmetric_kernel else []
 
     # ---- Keras layer anatomy -----------------------------------------------------------------
 
@@ -90,17 +120,20 @@ class StructuredDense(keras.layers.Layer):
         input_dim = int(input_dim)
         self.input_dim = input_dim
         self.output_dim = int(self._kernel_output_dim(input_dim))
-        self._build_structure(input_dim, self.output_dim)
         self._stored = self.add_weight(
             name=self.stored_name,
-            shape=self._stored_shape(input_dim, self.output_dim),
-            initializer=_FullKernelInitializer(self, self.kernel_initializer),
+            shape=self._stored_shape(input_dim),
+            initializer=_InitialStored(self, self.kernel_initializer),
             regularizer=(
                 _AssembledKernelRegularizer(self, self.kernel_regularizer)
                 if self.kernel_regularizer is not None
                 else None
             ),
         )
+        self._build_bias()
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
+
+    def _build_bias(self):
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -110,10 +143,6 @@ class StructuredDense(keras.layers.Layer):
             )
         else:
             self.bias = None
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: input_dim})
-
-    def _build_structure(self, input_dim, units):
-        """Derived, non-trainable structure (masks, index maps, bases), built once per shape."""
 
     def _matmul(self, inputs, stored):
         """`inputs @ W`; a subclass may compute it without assembling W the plain way."""
@@ -180,8 +209,7 @@ class StructuredDense(keras.layers.Layer):
         if not np.all(np.isfinite(matrix)):
             raise ValueError(f"{type(self).__name__}.set_kernel received non-finite values.")
         self._check_kernel(matrix, atol)
-        stored = self._stored_from_kernel(ops.convert_to_tensor(matrix, dtype=self._stored.dtype))
-        self._stored.assign(stored)
+        self._stored.assign(ops.cast(self._stored_from_kernel(matrix), self._stored.dtype))
 
     def to_dense(self):
         """A plain, built `keras.layers.Dense` with this layer's assembled kernel and bias."""
@@ -208,8 +236,8 @@ class StructuredDense(keras.layers.Layer):
             )
 
 
-class _FullKernelInitializer:
-    """Calls the user's initializer with the full kernel shape, then projects onto the structure."""
+class _InitialStored:
+    """The stored variable's initializer: the layer's `_initial_stored` with the user's one."""
 
     def __init__(self, layer, initializer):
         self.layer = layer
@@ -217,8 +245,7 @@ class _FullKernelInitializer:
 
     def __call__(self, shape, dtype=None):
         del shape
-        full = self.initializer((self.layer.input_dim, self.layer.output_dim), dtype=dtype)
-        return self.layer._stored_from_kernel(full)
+        return self.layer._initial_stored(self.initializer, dtype)
 
 
 class _AssembledKernelRegularizer:

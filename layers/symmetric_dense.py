@@ -1,7 +1,6 @@
 """SymmetricDense: a Dense layer whose square kernel is exactly symmetric."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from eqzoo.layers import packing
@@ -49,6 +48,8 @@ class SymmetricDense(StructuredDense):
     14
     """
 
+    symmetric_kernel = True
+
     def __init__(self, units=None, activation=None, use_bias=True, parametrization="packed",
                  **kwargs):
         super().__init__(units=units, activation=activation, use_bias=use_bias, **kwargs)
@@ -57,7 +58,7 @@ class SymmetricDense(StructuredDense):
         )
         self.stored_name = "packed_kernel" if parametrization == "packed" else "kernel_parameters"
 
-    def _stored_shape(self, input_dim, units):
+    def _stored_shape(self, input_dim):
         if self.parametrization == "packed":
             return packing.packed_shape(input_dim)
         return (input_dim, input_dim)
@@ -81,19 +82,6 @@ class SymmetricDense(StructuredDense):
         if self.parametrization == "packed":
             return packing.pack_symmetric(matrix, n)
         return packing.mirror_lower(matrix, n)
-
-    def _check_kernel(self, matrix, atol):
-        asymmetry = float(np.max(np.abs(matrix - matrix.T), initial=0.0))
-        if asymmetry > atol:
-            raise ValueError(
-                f"{type(self).__name__} can only hold a symmetric kernel. Received a matrix with "
-                f"max |W - W^T| = {asymmetry:.3g}, above atol={atol:g}. Symmetrise it first, "
-                f"e.g. (W + W.T) / 2, if that is what you mean."
-            )
-
-    def symmetric_matrices(self):
-        """The matrices this layer keeps exactly symmetric (see `layers.symmetry_residuals`)."""
-        return [self.kernel]
 
     def get_config(self):
         return {**super().get_config(), "parametrization": self.parametrization}

@@ -6,6 +6,10 @@ eager and symbolic calls agree on the output shape; the trainable parameter coun
 identical outputs; the backend's traced path (`tf.function` with and without XLA, `jax.jit`); one
 `fit` step that changes the weights and keeps the loss finite; and `mixed_bfloat16` (float32
 variables, bfloat16 outputs). Every check runs on whichever Keras backend is active.
+
+Smaller helpers the layer tests share: `built`, `assert_bitwise_symmetric`,
+`assert_gradient_matches_finite_differences`, and for equivariant layers `span_rank` and
+`assert_layer_is_equivariant`.
 """
 
 import os
@@ -14,6 +18,8 @@ import tempfile
 import keras
 import numpy as np
 
+from eqzoo.layers.equivariance import assert_equivariant
+from eqzoo.layers.equivariant_dense import EquivariantDense
 from tests.backend_tools import traced, variable_gradients
 
 BATCH = 3
@@ -115,6 +121,20 @@ def _check_mixed_bfloat16(make_layer, x):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def built(layer_class, input_width, **kwargs):
+    """`layer_class(**kwargs)`, built for inputs `(batch, input_width)`."""
+    layer = layer_class(**kwargs)
+    layer.build((None, input_width))
+    return layer
+
+
+def assert_bitwise_symmetric(matrix):
+    """`matrix` (a tensor or array) is square and equal to its transpose, bit for bit."""
+    matrix = np.asarray(keras.ops.convert_to_numpy(matrix))
+    assert matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1], matrix.shape
+    assert np.array_equal(matrix, matrix.T), f"max |W - W^T| = {np.abs(matrix - matrix.T).max()}"
+
+
 def assert_gradient_matches_finite_differences(layer, x, variable=None, eps=1e-6, rtol=1e-6,
                                                atol=1e-8, seed=0):
     """The backend's gradient w.r.t. `variable` (default: the layer's stored kernel) equals central
@@ -138,3 +158,21 @@ def assert_gradient_matches_finite_differences(layer, x, variable=None, eps=1e-6
     variable.assign(stored)
     np.testing.assert_allclose(gradient, numeric, rtol=rtol, atol=atol)
     return gradient
+
+
+def span_rank(*bases):
+    """The dimension of the space spanned by the elements of every basis together."""
+    return np.linalg.matrix_rank(np.concatenate([b.dense().reshape(b.dim, -1) for b in bases]))
+
+
+def assert_layer_is_equivariant(rep_in, rep_out, seed):
+    """EquivariantDense from `rep_in` to `rep_out` is equivariant over sampled group elements
+    (with a random invariant bias), and on flat inputs through the reps' own matrices."""
+    # A pointwise activation commutes with permutations, not with general matrices.
+    activation = "tanh" if rep_out.is_permutation else None
+    layer = EquivariantDense(rep_in, rep_out, activation=activation,
+                             bias_initializer="random_normal")
+    assert_equivariant(layer, rep_in.group, rep_in, rep_out, n_samples=6, atol=1e-5)
+    flat = np.random.default_rng(seed).normal(size=(3, rep_in.dim)).astype("float32")
+    flat_layer = EquivariantDense(rep_in, rep_out, activation=activation)
+    assert_equivariant(flat_layer, None, rep_in, rep_out, inputs=flat, atol=1e-5)

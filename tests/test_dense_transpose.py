@@ -237,3 +237,34 @@ def test_input_width_must_be_the_source_units():
     encoder.build((None, 6))
     with pytest.raises(ValueError, match=r"6 x 3 kernel.*be 3. Received: input_shape=\(2, 4\)"):
         DenseTranspose(encoder)(np.ones((2, 4), "float32"))
+
+
+def summary_rows(model):
+    """`{layer name: its Param # cell}` from `model.summary()`, and the whole text."""
+    lines = []
+    model.summary(print_fn=lambda line, **kwargs: lines.append(line))
+    text = "\n".join(lines)
+    rows = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
+        if len(cells) >= 3 and cells[2]:  # a long name wraps its (type) onto a line of its own
+            rows[cells[0].split(" (")[0]] = cells[2]
+    return rows, text
+
+
+@pytest.mark.parametrize("kind", ENCODERS)
+def test_the_summary_row_of_a_decoder_counts_its_own_bias_only(kind):
+    model, encoder, decoder = _autoencoder(kind)
+    _, width, _, _ = ENCODERS[kind]
+    encoder_params = sum(int(np.prod(w.shape)) for w in encoder.weights)
+    assert decoder.count_params() == width
+    assert len(decoder.weights) == 1 + len(encoder.weights)  # the tie is still tracked
+    rows, text = summary_rows(model)
+    assert rows[decoder.name] == f"{width:,}" and rows[encoder.name] == f"{encoder_params:,}", text
+    assert model.count_params() == encoder_params + width
+    assert f"Total params: {encoder_params + width:,}" in text
+
+
+def test_an_unbuilt_decoder_refuses_to_count_like_any_layer():
+    with pytest.raises(ValueError, match="isn't built"):
+        DenseTranspose(keras.layers.Dense(3)).count_params()

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from eqzoo import train
-from eqzoo.layers import CyclicGroup, DefiningRep, EquivariantDense, equivariance_error
+from eqzoo.layers import EquivariantDense, equivariance_error
 from eqzoo.layers.equivariance_monitor import EquivarianceMonitor, float64_copy, metric_name
+from eqzoo.layers.groups import CyclicGroup, ImageDihedralGroup, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep
 
 REP = DefiningRep(CyclicGroup(6))
 
@@ -60,8 +62,6 @@ def test_the_float64_copy_follows_the_trained_weights():
 
 
 def test_metric_names_are_plain_keys():
-    from eqzoo.layers import ImageDihedralGroup, SymmetricGroup
-
     assert metric_name(ImageDihedralGroup(8, 8)) == "equivariance/ImageDihedralGroup_8_8"
     assert metric_name(SymmetricGroup(8)) == "equivariance/SymmetricGroup_8"
 

@@ -19,7 +19,7 @@ from eqzoo.layers.groups import CyclicGroup, DihedralGroup, FiniteGroup, Symmetr
 from eqzoo.layers.representations import DefiningRep, DirectSum, RegularRep, TrivialRep
 from eqzoo.layers.symmetric_dense import SymmetricDense
 from tests.backend_tools import variable_gradients
-from tests.layer_checks import run_layer_checks
+from tests.layer_checks import assert_layer_is_equivariant, run_layer_checks, span_rank
 
 KLEIN = FiniteGroup([np.diag([-1.0, 1.0]), np.diag([1.0, -1.0])], name="KleinFourGroup")
 C4_ROTATIONS = FiniteGroup([[[0.0, -1.0], [1.0, 0.0]]], name="C4Rotations")
@@ -65,10 +65,6 @@ def character_dimension(rep_in, rep_out):
     group = rep_in.group
     total = sum(rep_in.character(g) * rep_out.character(g) for g in group.elements())
     return total / group.order
-
-
-def span_rank(*bases):
-    return np.linalg.matrix_rank(np.concatenate([b.dense().reshape(b.dim, -1) for b in bases]))
 
 
 @pytest.mark.parametrize("name", CLOSED_FORMS)
@@ -142,19 +138,6 @@ def test_projection_is_least_squares():
         residual = matrix - basis.assemble(basis.project(np.asarray(matrix))).numpy()
         # The residual of an orthogonal projection is orthogonal to every basis element.
         np.testing.assert_allclose(np.tensordot(basis.dense(), residual, 2), 0.0, atol=1e-10)
-
-
-def assert_layer_is_equivariant(rep_in, rep_out, seed):
-    """EquivariantDense from `rep_in` to `rep_out` is equivariant over sampled group elements
-    (with a random invariant bias), and on flat inputs through the reps' own matrices."""
-    # A pointwise activation commutes with permutations, not with general matrices.
-    activation = "tanh" if rep_out.is_permutation else None
-    layer = EquivariantDense(rep_in, rep_out, activation=activation,
-                             bias_initializer="random_normal")
-    assert_equivariant(layer, rep_in.group, rep_in, rep_out, n_samples=6, atol=1e-5)
-    flat = np.random.default_rng(seed).normal(size=(3, rep_in.dim)).astype("float32")
-    flat_layer = EquivariantDense(rep_in, rep_out, activation=activation)
-    assert_equivariant(flat_layer, None, rep_in, rep_out, inputs=flat, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", PAIRS)

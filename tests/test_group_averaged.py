@@ -6,19 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from eqzoo.layers import (
-    CyclicGroup,
-    DefiningRep,
-    EquivariantDense,
-    FiniteGroup,
-    GroupAveraged,
-    ImageDihedralGroup,
-    ImageRep,
-    SymmetricGroup,
-    TrivialRep,
-    assert_equivariant,
-    equivariance_error,
-)
+from eqzoo.layers import EquivariantDense, GroupAveraged, assert_equivariant, equivariance_error
+from eqzoo.layers.groups import CyclicGroup, FiniteGroup, ImageDihedralGroup, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep, ImageRep, TrivialRep
 from tests.layer_checks import run_layer_checks
 
 IMAGES = ImageDihedralGroup(4, 4)

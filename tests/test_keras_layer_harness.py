@@ -15,8 +15,6 @@ from keras.src.testing import TestCase
 from eqzoo import layers
 from eqzoo.layers import (
     BoundedSpectrumDense,
-    CyclicGroup,
-    DefiningRep,
     DenseTranspose,
     EquivariantDense,
     GroupAveraged,
@@ -28,8 +26,9 @@ from eqzoo.layers import (
     SymmetricDenseLayerFlatVector,
     SymmetricDenseLayerLowerTriangular,
     SymmetricDenseLayerMasked,
-    SymmetricGroup,
 )
+from eqzoo.layers.groups import CyclicGroup, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep
 
 # (layer class, init kwargs, input shape, expected output shape, trainable weights)
 CASES = [

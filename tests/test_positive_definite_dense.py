@@ -3,20 +3,15 @@ import numpy as np
 import pytest
 
 from eqzoo.layers import packing
-from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
-from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
+from tests.layer_checks import (
+    assert_bitwise_symmetric,
+    assert_gradient_matches_finite_differences,
+    built,
+    run_layer_checks,
+)
 
 
-def _built(n, **kwargs):
-    layer = PositiveDefiniteDense(**kwargs)
-    layer.build((None, n))
-    return layer
-
-
-def _assert_bitwise_symmetric(matrix):
-    matrix = np.asarray(matrix)
-    assert np.array_equal(matrix, matrix.T), f"max |W - W^T| = {np.abs(matrix - matrix.T).max()}"
 
 
 @pytest.mark.parametrize("epsilon", [0.0, 0.1])
@@ -32,13 +27,13 @@ def test_shared_layer_checks(epsilon):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 6])
 def test_parameter_count_is_a_triangle(n):
-    assert _built(n).count_params() == n * (n + 1) // 2 + n
-    assert _built(n, use_bias=False).count_params() == n * (n + 1) // 2
+    assert built(PositiveDefiniteDense, n).count_params() == n * (n + 1) // 2 + n
+    assert built(PositiveDefiniteDense, n, use_bias=False).count_params() == n * (n + 1) // 2
 
 
 def test_kernel_is_factor_times_its_transpose_plus_epsilon():
     n, epsilon = 5, 0.25
-    layer = _built(n, epsilon=epsilon, dtype="float64")
+    layer = built(PositiveDefiniteDense, n, epsilon=epsilon, dtype="float64")
     stored = np.random.default_rng(0).normal(size=layer.stored_kernel.shape)
     layer.stored_kernel.assign(stored)
     rows, cols = packing.packed_index(n)
@@ -55,9 +50,9 @@ def test_random_kernels_are_bitwise_symmetric_with_spectrum_above_epsilon(epsilo
         keras.utils.set_random_seed(seed)
         n = 3 + seed % 6
         kernel = np.asarray(
-            _built(n, epsilon=epsilon, kernel_initializer="random_normal").kernel, "float64"
+            built(PositiveDefiniteDense, n, epsilon=epsilon, kernel_initializer="random_normal").kernel, "float64"
         )
-        _assert_bitwise_symmetric(kernel)
+        assert_bitwise_symmetric(kernel)
         assert np.linalg.eigvalsh(kernel).min() >= epsilon - 1e-6 * max(1, np.abs(kernel).max())
 
 
@@ -69,7 +64,7 @@ def test_training_towards_a_negative_kernel_keeps_the_spectrum_above_epsilon():
     x = np.tile(np.random.default_rng(0).normal(size=(64, n)).astype("float32"), (30, 1))
     model.fit(x, -x, batch_size=64, verbose=0)  # the best unconstrained W would be -I
     kernel = np.asarray(model.layers[0].kernel)
-    _assert_bitwise_symmetric(kernel)
+    assert_bitwise_symmetric(kernel)
     eigenvalues = np.linalg.eigvalsh(kernel.astype("float64"))
     assert eigenvalues.min() >= epsilon - 1e-6
     # The fit pushed W to the boundary of what it may hold: epsilon I.
@@ -78,21 +73,21 @@ def test_training_towards_a_negative_kernel_keeps_the_spectrum_above_epsilon():
 
 def test_initializer_draws_the_factor_from_the_full_shape():
     initializer = keras.initializers.GlorotUniform(seed=4)
-    layer = _built(6, kernel_initializer=initializer)
+    layer = built(PositiveDefiniteDense, 6, kernel_initializer=initializer)
     draw = np.tril(np.asarray(initializer((6, 6))))  # a seeded initializer repeats its draw
     np.testing.assert_array_equal(np.asarray(layer.factor), draw)
 
 
 def test_set_kernel_round_trips_a_definite_and_a_singular_kernel():
     rng = np.random.default_rng(1)
-    layer = _built(4, epsilon=0.1, dtype="float64")
+    layer = built(PositiveDefiniteDense, 4, epsilon=0.1, dtype="float64")
     a = rng.normal(size=(4, 4))
     definite = a @ a.T + 0.1 * np.eye(4)
     layer.set_kernel(definite)
     np.testing.assert_allclose(np.asarray(layer.kernel), definite, atol=1e-12)
     assert np.all(np.diag(np.asarray(layer.factor)) >= 0)  # the Cholesky factor itself
 
-    layer = _built(4, epsilon=0.0, dtype="float64")
+    layer = built(PositiveDefiniteDense, 4, epsilon=0.0, dtype="float64")
     b = rng.normal(size=(4, 2))
     singular = b @ b.T  # rank 2: Cholesky would fail
     layer.set_kernel(singular)
@@ -100,7 +95,7 @@ def test_set_kernel_round_trips_a_definite_and_a_singular_kernel():
 
 
 def test_set_kernel_rejects_what_the_layer_cannot_hold():
-    layer = _built(3, epsilon=0.5)
+    layer = built(PositiveDefiniteDense, 3, epsilon=0.5)
     with pytest.raises(ValueError, match=r"only hold a symmetric kernel.*max \|W - W\^T\|"):
         layer.set_kernel(np.triu(np.ones((3, 3))))
     with pytest.raises(ValueError, match="eigenvalues are at least epsilon=0.5.*smallest eigen"):
@@ -130,7 +125,7 @@ def test_mixed_bfloat16_assembles_in_float32_and_stays_symmetric():
     assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
     kernel = np.asarray(layer.kernel)  # read outside a call: float32, not autocast
     assert kernel.dtype == np.float32
-    _assert_bitwise_symmetric(kernel)
+    assert_bitwise_symmetric(kernel)
     assert np.linalg.eigvalsh(kernel.astype("float64")).min() >= 0.1 - 1e-6
 
 
@@ -141,7 +136,3 @@ def test_forward_equals_input_times_assembled_kernel_plus_bias():
     expected = x @ np.asarray(layer.kernel) + np.asarray(layer.bias)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
-
-def test_claims_its_symmetric_kernel_for_inspection():
-    model = keras.Sequential([keras.Input((4,)), PositiveDefiniteDense(name="spd")])
-    assert symmetry_residuals(model) == {"spd": 0.0}

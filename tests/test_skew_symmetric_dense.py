@@ -5,13 +5,12 @@ import pytest
 from eqzoo.layers import packing
 from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
 from tests.backend_tools import input_gradient
-from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
+from tests.layer_checks import (
+    assert_gradient_matches_finite_differences,
+    built,
+    run_layer_checks,
+)
 
-
-def _built(n, **kwargs):
-    layer = SkewSymmetricDense(**kwargs)
-    layer.build((None, n))
-    return layer
 
 
 def test_shared_layer_checks():
@@ -25,8 +24,8 @@ def test_shared_layer_checks():
 
 @pytest.mark.parametrize("n", [2, 3, 4, 5, 8])
 def test_parameter_count_is_n_choose_2(n):
-    assert _built(n).count_params() == n * (n - 1) // 2 + n
-    assert _built(n, use_bias=False).count_params() == n * (n - 1) // 2
+    assert built(SkewSymmetricDense, n).count_params() == n * (n - 1) // 2 + n
+    assert built(SkewSymmetricDense, n, use_bias=False).count_params() == n * (n - 1) // 2
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 7])
@@ -47,7 +46,7 @@ def test_kernel_is_bitwise_skew_before_and_after_training(n):
 
 @pytest.mark.parametrize("n", [2, 3, 6])
 def test_assembly_places_each_stored_value_once_with_both_signs(n):
-    layer = _built(n)
+    layer = built(SkewSymmetricDense, n)
     stored = np.random.default_rng(0).normal(size=layer.stored_kernel.shape).astype("float32")
     layer.stored_kernel.assign(stored)
     # Independent reconstruction: packed_index says where each value of the (n-1)-block sits.
@@ -62,7 +61,7 @@ def test_assembly_places_each_stored_value_once_with_both_signs(n):
 
 def test_initializer_draws_full_shape_and_keeps_its_strictly_lower_triangle():
     initializer = keras.initializers.GlorotUniform(seed=3)
-    layer = _built(6, kernel_initializer=initializer)
+    layer = built(SkewSymmetricDense, 6, kernel_initializer=initializer)
     draw = np.asarray(initializer((6, 6)))  # a seeded initializer repeats its draw
     kernel = np.asarray(layer.kernel)
     np.testing.assert_array_equal(np.tril(kernel, -1), np.tril(draw, -1))
@@ -75,7 +74,7 @@ def test_initializer_draws_full_shape_and_keeps_its_strictly_lower_triangle():
 ])
 def test_initial_spread_matches_plain_dense(initializer, std):
     n = 96
-    layer = _built(n, kernel_initializer=initializer)
+    layer = built(SkewSymmetricDense, n, kernel_initializer=initializer)
     dense = keras.layers.Dense(n, kernel_initializer=initializer)
     dense.build((None, n))
     kernel = np.asarray(layer.kernel)
@@ -86,14 +85,14 @@ def test_initial_spread_matches_plain_dense(initializer, std):
 
 
 def test_quadratic_form_of_the_linear_part_vanishes():
-    layer = _built(5, use_bias=False)
+    layer = built(SkewSymmetricDense, 5, use_bias=False)
     x = np.random.default_rng(2).normal(size=(4, 5)).astype("float64")
     np.testing.assert_allclose(np.sum(x * (x @ np.asarray(layer.kernel, "float64")), axis=1), 0,
                                atol=1e-12)
 
 
 def test_set_kernel_round_trips_a_skew_matrix():
-    layer = _built(4)
+    layer = built(SkewSymmetricDense, 4)
     a = np.random.default_rng(3).normal(size=(4, 4)).astype("float32")
     skew = a - a.T
     layer.set_kernel(skew)
@@ -101,7 +100,7 @@ def test_set_kernel_round_trips_a_skew_matrix():
 
 
 def test_set_kernel_rejects_a_matrix_that_is_not_skew():
-    layer = _built(4)
+    layer = built(SkewSymmetricDense, 4)
     with pytest.raises(ValueError, match=r"only hold a skew-symmetric kernel.*max \|W \+ W\^T\|"):
         layer.set_kernel(np.eye(4))
     with pytest.raises(ValueError, match=r"expected a matrix of shape \(4, 4\)"):
@@ -126,7 +125,7 @@ def test_gradient_matches_central_finite_differences_in_float64():
 
 
 def test_input_gradient_is_upstream_times_transposed_kernel():
-    layer = _built(5, use_bias=False)
+    layer = built(SkewSymmetricDense, 5, use_bias=False)
     x = np.asarray(np.random.default_rng(5).normal(size=(2, 3, 5)).astype("float32"))
     upstream = np.random.default_rng(6).normal(size=(2, 3, 5)).astype("float32")
     gradient = input_gradient(lambda t: layer(t) * upstream, x)

@@ -17,19 +17,17 @@ from eqzoo.layers import (
 from eqzoo.layers.packing import packed_index
 from eqzoo.layers.symmetric_dense import PARAMETRIZATIONS
 from tests.backend_tools import variable_gradients
-from tests.layer_checks import assert_gradient_matches_finite_differences, run_layer_checks
+from tests.layer_checks import (
+    assert_bitwise_symmetric,
+    assert_gradient_matches_finite_differences,
+    run_layer_checks,
+)
 
 N = 5
 
 
 def stored_params(parametrization, n):
     return n * (n + 1) // 2 if parametrization == "packed" else n * n
-
-
-def assert_bitwise_symmetric(matrix):
-    matrix = np.asarray(keras.ops.convert_to_numpy(matrix))
-    assert matrix.shape[0] == matrix.shape[1]
-    assert np.array_equal(matrix, matrix.T), f"max |W - W^T| = {np.abs(matrix - matrix.T).max()}"
 
 
 @pytest.mark.parametrize("parametrization", PARAMETRIZATIONS)

@@ -19,8 +19,7 @@ from eqzoo.layers.representations import (
     TrivialRep,
     rep_from_config,
 )
-from tests.layer_checks import run_layer_checks
-from tests.test_equivariant_dense import assert_layer_is_equivariant
+from tests.layer_checks import assert_layer_is_equivariant, run_layer_checks, span_rank
 
 C4_ROTATIONS = FiniteGroup([[[0.0, -1.0], [1.0, 0.0]]], name="C4Rotations")
 SHEAR = FiniteGroup([[[1.0, 1.0], [0.0, -1.0]]], name="ShearReflection")  # not orthogonal
@@ -50,10 +49,6 @@ def make(kind, group):
 
 
 KINDS = ["V", "VxV", "Sym2", "Alt2", "1"]
-
-
-def span_rank(*bases):
-    return np.linalg.matrix_rank(np.concatenate([b.dense().reshape(b.dim, -1) for b in bases]))
 
 
 @pytest.mark.parametrize("group_name", GROUPS)

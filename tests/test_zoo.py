@@ -13,6 +13,7 @@ from eqzoo.layers.equivariance import assert_equivariant
 from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.zoo import registry
+from tests.test_dense_transpose import summary_rows
 
 ALL = zoo.list_models()
 
@@ -165,3 +166,30 @@ def test_fold_to_dense_serves_zoo_models_with_plain_layers(name):
     assert not [layer for layer in folded._flatten_layers()
                 if isinstance(layer, (StructuredDense, DenseTranspose))]
     np.testing.assert_allclose(np.asarray(folded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+
+
+def test_tied_decoder_rows_show_their_own_bias_and_the_tie_survives_saving(tmp_path):
+    """Issue 16: `decoder1 (DenseTranspose)` showed 560 (the tied kernel and the encoder's
+    bias again); it owns its 32 biases, and the rows add up to the total."""
+    model = zoo.create_model("tied_autoencoder_digits")
+    path = os.path.join(tmp_path, "tied.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    for candidate in (model, loaded):
+        rows, text = summary_rows(candidate)
+        assert rows["decoder1"] == "32" and rows["decoder0"] == "64", text
+        assert rows["encoder1"] == "528" and rows["encoder0"] == "2,080", text
+        assert candidate.count_params() == 2_704 and "Total params: 2,704" in text
+    decoder, encoder = loaded.get_layer("decoder1"), loaded.get_layer("encoder1")
+    assert decoder.source is encoder
+    # Training the encoder alone moves the kernel the loaded decoder multiplies by.
+    encoder_only = keras.Model(loaded.inputs, encoder.output)
+    encoder_only.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+    x, _ = fake_batch(loaded, zoo.get_preset("tied_autoencoder_digits"))
+    code = np.asarray(encoder_only(x))
+    before = np.asarray(decoder(code))
+    encoder_only.fit(x, code + 1.0, batch_size=4, verbose=0)
+    kernel, bias = np.asarray(encoder.kernel), np.asarray(decoder.bias)
+    after = np.asarray(decoder(code))
+    assert not np.allclose(after, before)
+    np.testing.assert_allclose(after, np.maximum(code @ kernel.T + bias, 0), rtol=1e-5, atol=1e-6)

@@ -148,7 +148,10 @@ def _overrides_hint(name, source, overrides):
 
 
 def _call(name, source, overrides):
-    given = "".join(f"{key}={value!r}, " for key, value in (overrides or {}).items())
+    from eqzoo.zoo.registry import rename_run_config  # the registry imports this module
+
+    overrides = rename_run_config({"model": name, "overrides": overrides or {}})["overrides"]
+    given = "".join(f"{key}={value!r}, " for key, value in overrides.items())
     return f"zoo.create_model({name!r}, {given}weights={source!r})"
 
 

@@ -23,8 +23,8 @@ from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
 from eqzoo.layers.representations import DefiningRep, TrivialRep
 from eqzoo.zoo.arguments import Activation, Boolean, Choice, Integer, Name, Shape
-from eqzoo.zoo.registry import register_architecture, register_presets
-from eqzoo.zoo.symmetric_mlp import _preset as _mlp_preset
+from eqzoo.zoo.registry import make_preset, register_architecture, register_presets
+from eqzoo.zoo.symmetric_mlp import REFERENCE as MLP_REFERENCE
 
 GROUPS = {"cyclic": CyclicGroup, "dihedral": DihedralGroup}
 
@@ -78,51 +78,46 @@ def signal_net(*, input_shape: Shape(ndim=1), group: Choice(*GROUPS) = "dihedral
     return keras.Model(inputs, outputs, name=name)
 
 
-def _preset(architecture, description, config, params, datasets, twin, rep_in, rep_out,
-            reference):
-    return {"architecture": architecture, "config": config,
-            "metadata": {"description": description, "params": params, "task": "regression",
-                         "datasets": datasets, "reference": reference, "twin": twin,
-                         "constraint": "equivariant",
-                         "equivariance": {"rep_in": rep_in.get_config(),
-                                          "rep_out": rep_out.get_config()}}}
-
-
 _SET = {"input_shape": (8, 3), "num_outputs": 3}
 _SET_POINTS = DefiningRep(SymmetricGroup(8))
 _SIGNAL = {"input_shape": (16,)}
-_DEEPSETS = "Zaheer et al., Deep Sets (NeurIPS 2017)"
-_GCNN = "Cohen & Welling, Group Equivariant Convolutional Networks (ICML 2016)"
+_DEEPSETS = {"architecture": "deepsets", "task": "regression", "constraint": "equivariant",
+             "reference": "Zaheer et al., Deep Sets (NeurIPS 2017)",
+             "equivariance": (_SET_POINTS.channels(3), TrivialRep(_SET_POINTS.group, 3))}
+_SIGNAL_NET = {"architecture": "signal_net", "task": "regression", "constraint": "equivariant",
+               "datasets": ["cyclic_signal"], "twin": "mlp_cyclic_signal",
+               "reference": "Cohen & Welling, Group Equivariant Convolutional Networks (ICML 2016)"}
+# The twins: plain MLPs (symmetric_mlp with constrained=False) on the flattened input.
+_MLP = {"architecture": "symmetric_mlp", "task": "regression", "constraint": None,
+        "reference": MLP_REFERENCE}
 
 PRESETS = {
-    "deepsets_set_sum": _preset(
-        "deepsets", "DeepSets, 2 equivariant layers of width 32, for set sums", _SET, 3_459,
-        ["set_sum"], "mlp_set_sum", _SET_POINTS.channels(3), TrivialRep(_SET_POINTS.group, 3),
-        _DEEPSETS),
-    "deepsets_set_max": _preset(
-        "deepsets", "DeepSets, 2 equivariant layers of width 32, for set maxima", _SET, 3_459,
-        ["set_max"], "mlp_set_max", _SET_POINTS.channels(3), TrivialRep(_SET_POINTS.group, 3),
-        _DEEPSETS),
-    "dihedral_signal_net": _preset(
-        "signal_net", "Symmetric-circulant (D_16) network, 3 layers of 8 channels",
-        _SIGNAL, 1_321, ["cyclic_signal"], "mlp_cyclic_signal",
-        DefiningRep(DihedralGroup(16)), DefiningRep(DihedralGroup(16)), _GCNN),
-    "cyclic_signal_net": _preset(
-        "signal_net", "Circulant (C_16) network, 3 layers of 8 channels",
-        {**_SIGNAL, "group": "cyclic"}, 2_329, ["cyclic_signal"], "mlp_cyclic_signal",
-        DefiningRep(CyclicGroup(16)), DefiningRep(CyclicGroup(16)), _GCNN),
-    "mlp_set_sum": _mlp_preset(
-        "Unconstrained MLP twin of deepsets_set_sum on the flattened set",
-        {**_SET, "width": 64, "constrained": False}, 10_371, ["set_sum"], "deepsets_set_sum",
-        task="regression"),
-    "mlp_set_max": _mlp_preset(
-        "Unconstrained MLP twin of deepsets_set_max on the flattened set",
-        {**_SET, "width": 64, "constrained": False}, 10_371, ["set_max"], "deepsets_set_max",
-        task="regression"),
-    "mlp_cyclic_signal": _mlp_preset(
-        "Unconstrained MLP twin of dihedral_signal_net",
-        {**_SIGNAL, "num_outputs": 16, "width": 64, "constrained": False}, 10_704,
-        ["cyclic_signal"], "dihedral_signal_net", task="regression"),
+    "deepsets_set_sum": make_preset(
+        **_DEEPSETS, description="DeepSets, 2 equivariant layers of width 32, for set sums",
+        config=_SET, params=3_459, datasets=["set_sum"], twin="mlp_set_sum"),
+    "deepsets_set_max": make_preset(
+        **_DEEPSETS, description="DeepSets, 2 equivariant layers of width 32, for set maxima",
+        config=_SET, params=3_459, datasets=["set_max"], twin="mlp_set_max"),
+    "dihedral_signal_net": make_preset(
+        **_SIGNAL_NET, description="Symmetric-circulant (D_16) network, 3 layers of 8 channels",
+        config=_SIGNAL, params=1_321,
+        equivariance=(DefiningRep(DihedralGroup(16)), DefiningRep(DihedralGroup(16)))),
+    "cyclic_signal_net": make_preset(
+        **_SIGNAL_NET, description="Circulant (C_16) network, 3 layers of 8 channels",
+        config={**_SIGNAL, "group": "cyclic"}, params=2_329,
+        equivariance=(DefiningRep(CyclicGroup(16)), DefiningRep(CyclicGroup(16)))),
+    "mlp_set_sum": make_preset(
+        **_MLP, description="Unconstrained MLP twin of deepsets_set_sum on the flattened set",
+        config={**_SET, "width": 64, "constrained": False}, params=10_371,
+        datasets=["set_sum"], twin="deepsets_set_sum"),
+    "mlp_set_max": make_preset(
+        **_MLP, description="Unconstrained MLP twin of deepsets_set_max on the flattened set",
+        config={**_SET, "width": 64, "constrained": False}, params=10_371,
+        datasets=["set_max"], twin="deepsets_set_max"),
+    "mlp_cyclic_signal": make_preset(
+        **_MLP, description="Unconstrained MLP twin of dihedral_signal_net",
+        config={**_SIGNAL, "num_outputs": 16, "width": 64, "constrained": False},
+        params=10_704, datasets=["cyclic_signal"], twin="dihedral_signal_net"),
 }
 
 register_presets(PRESETS)

@@ -25,7 +25,13 @@ from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import SymmetricGroup
 from eqzoo.layers.representations import DefiningRep, TrivialRep
 from eqzoo.zoo.arguments import Activation, Boolean, Choice, Integer, Name, Shape
-from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
+from eqzoo.zoo.registry import (
+    BYTES_PER_PARAMETER,
+    make_preset,
+    register_architecture,
+    register_presets,
+    shipped_weights,
+)
 
 OUTPUTS = ("edges", "nodes")
 
@@ -111,55 +117,46 @@ def matrix_mlp(*, input_shape: Shape(), output_shape: Shape(), width: Integer(1)
     return keras.Model(inputs, outputs, name=name)
 
 
-def _preset(architecture, description, config, params, datasets, twin, rep_in=None,
-            rep_out=None):
-    metadata = {"description": description, "params": params, "task": "regression",
-                "datasets": datasets, "reference": _IGN, "twin": twin,
-                "constraint": "equivariant" if rep_in else None}
-    if rep_in:
-        metadata["equivariance"] = {"rep_in": rep_in.get_config(),
-                                    "rep_out": rep_out.get_config()}
-    return {"architecture": architecture, "config": config, "metadata": metadata}
-
-
-_IGN = "Maron et al., Invariant and Equivariant Graph Networks (ICLR 2019)"
 _NODES = 8
 _POINTS = DefiningRep(SymmetricGroup(_NODES))
 _GRAPHS = {"input_shape": (_NODES, _NODES)}
+_FAMILY = {"task": "regression",
+           "reference": "Maron et al., Invariant and Equivariant Graph Networks (ICLR 2019)"}
 
 PRESETS = {
-    "invariant_graph_net_triangles": _preset(
-        "invariant_graph_net", "Invariant graph network, 2 matrix layers of 16 channels, for "
-        "triangle counts of 8-node graphs", {**_GRAPHS, "num_outputs": 1}, 4_689,
-        ["graph_triangles"], "mlp_graph_triangles", _POINTS * _POINTS,
-        TrivialRep(_POINTS.group, 1)),
-    "equivariant_graph_net_line_degrees": _preset(
-        "equivariant_graph_net", "Equivariant graph network, 2 matrix layers of 16 channels, "
-        "symmetric edge output, for line-graph degrees of 8-node graphs", _GRAPHS, 4_386,
-        ["line_graph_degrees"], "mlp_line_graph_degrees", _POINTS * _POINTS,
-        _POINTS * _POINTS),
-    "mlp_graph_triangles": _preset(
-        "matrix_mlp", "Unconstrained MLP twin of invariant_graph_net_triangles on the flattened "
-        "adjacency matrix", {**_GRAPHS, "output_shape": (1,)}, 8_385, ["graph_triangles"],
-        "invariant_graph_net_triangles"),
-    "mlp_line_graph_degrees": _preset(
-        "matrix_mlp", "Unconstrained MLP twin of equivariant_graph_net_line_degrees on the "
-        "flattened adjacency matrix", {**_GRAPHS, "output_shape": (_NODES, _NODES)}, 12_480,
-        ["line_graph_degrees"], "equivariant_graph_net_line_degrees"),
-}
-
-# Shipped weights: the final weights of the train.py command below (20 epochs, batch 32, Adam
-# 3e-3, graph_triangles with 512 graphs split by seed 0); tests/test_pretrained.py reproduces the
-# test metrics.
-PRESETS["invariant_graph_net_triangles"]["metadata"]["weights"] = {
-    "file": "weights/invariant_graph_net_triangles.weights.h5",
-    "sha256": "72a9e54f3e55ef8176cd0f8dc17288cec5e9635a21533a58f97d4074095fcc0f",
-    "command": "python train.py --model invariant_graph_net_triangles --seed 0 --wandb disabled",
-    "dataset": "graph_triangles",
-    "seed": 0,
-    "test_metrics": {"test/loss": 0.467972, "test/mae": 0.432748},
-    # train.py's digest of the weight values (printed as "Final weights sha256").
-    "weights_digest": "697e7120a27f530bc854b3181b6a9a611422e60835e3332a1b29757d45f054af",
+    "invariant_graph_net_triangles": make_preset(
+        **_FAMILY, architecture="invariant_graph_net",
+        description="Invariant graph network, 2 matrix layers of 16 channels, for triangle "
+                    "counts of 8-node graphs",
+        config={**_GRAPHS, "num_outputs": 1}, params=4_689, datasets=["graph_triangles"],
+        constraint="equivariant", twin="mlp_graph_triangles",
+        equivariance=(_POINTS * _POINTS, TrivialRep(_POINTS.group, 1)),
+        # The final weights of its train.py command (graph_triangles with its default 512
+        # graphs), which tests/test_pretrained.py reproduces.
+        weights=shipped_weights(
+            preset="invariant_graph_net_triangles", dataset="graph_triangles",
+            sha256="72a9e54f3e55ef8176cd0f8dc17288cec5e9635a21533a58f97d4074095fcc0f",
+            test_metrics={"test/loss": 0.467972, "test/mae": 0.432748},
+            weights_digest="697e7120a27f530bc854b3181b6a9a611422e60835e3332a1b29757d45f054af")),
+    "equivariant_graph_net_line_degrees": make_preset(
+        **_FAMILY, architecture="equivariant_graph_net",
+        description="Equivariant graph network, 2 matrix layers of 16 channels, symmetric edge "
+                    "output, for line-graph degrees of 8-node graphs",
+        config=_GRAPHS, params=4_386, datasets=["line_graph_degrees"], constraint="equivariant",
+        twin="mlp_line_graph_degrees", equivariance=(_POINTS * _POINTS, _POINTS * _POINTS)),
+    "mlp_graph_triangles": make_preset(
+        **_FAMILY, architecture="matrix_mlp",
+        description="Unconstrained MLP twin of invariant_graph_net_triangles on the flattened "
+                    "adjacency matrix",
+        config={**_GRAPHS, "output_shape": (1,)}, params=8_385, datasets=["graph_triangles"],
+        constraint=None, twin="invariant_graph_net_triangles"),
+    "mlp_line_graph_degrees": make_preset(
+        **_FAMILY, architecture="matrix_mlp",
+        description="Unconstrained MLP twin of equivariant_graph_net_line_degrees on the "
+                    "flattened adjacency matrix",
+        config={**_GRAPHS, "output_shape": (_NODES, _NODES)}, params=12_480,
+        datasets=["line_graph_degrees"], constraint=None,
+        twin="equivariant_graph_net_line_degrees"),
 }
 
 register_presets(PRESETS)

@@ -23,8 +23,14 @@ from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import ImageDihedralGroup
 from eqzoo.layers.representations import DefiningRep, ImageRep, TrivialRep
 from eqzoo.zoo.arguments import Activation, Integer, Name, Shape
-from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
-from eqzoo.zoo.symmetric_mlp import _preset as _mlp_preset
+from eqzoo.zoo.registry import (
+    BYTES_PER_PARAMETER,
+    make_preset,
+    register_architecture,
+    register_presets,
+    shipped_weights,
+)
+from eqzoo.zoo.symmetric_mlp import REFERENCE as MLP_REFERENCE
 
 
 def _memory(config):
@@ -62,43 +68,33 @@ def image_invariant_net(*, input_shape: Shape(ndim=3), num_outputs: Integer(1),
     return keras.Model(inputs, outputs, name=name)
 
 
-def _preset(description, config, params, datasets, twin, reference):
-    height, width, channels = config["input_shape"]
-    group = ImageDihedralGroup(height, width)
-    return {"architecture": "image_invariant_net", "config": config,
-            "metadata": {"description": description, "params": params,
-                         "task": "classification", "datasets": datasets,
-                         "reference": reference, "twin": twin, "constraint": "equivariant",
-                         "equivariance": {
-                             "rep_in": ImageRep(group, channels).get_config(),
-                             "rep_out": TrivialRep(group, config["num_outputs"]).get_config()}}}
-
-
 _DIGITS = {"input_shape": (8, 8, 1), "num_outputs": 10}
-_GCNN = "Cohen & Welling, Group Equivariant Convolutional Networks (ICML 2016)"
+_DIGITS_D4 = ImageDihedralGroup(8, 8)
 
 PRESETS = {
-    "d4_invariant_digits": _preset(
-        "D_4-invariant net for 8x8 digits: 16 equivariant pixel channels, invariant pooling",
-        _DIGITS, 23_722, ["digits", "digits_rotated"], "mlp_digits_d4_twin", _GCNN),
-    "mlp_digits_d4_twin": _mlp_preset(
-        "Unconstrained MLP twin of d4_invariant_digits (plain Dense blocks, width 96)",
-        {**_DIGITS, "width": 96, "depth": 2, "constrained": False}, 26_218,
-        ["digits", "digits_rotated"], "d4_invariant_digits"),
-}
-
-# Shipped weights: the final weights of the train.py command below (20 epochs, batch 32, Adam
-# 3e-3, digits split by seed 0); tests/test_pretrained.py reproduces the test metrics and checks
-# that the loaded model is D_4-invariant. Invariant, it scores the same on digits_rotated.
-PRESETS["d4_invariant_digits"]["metadata"]["weights"] = {
-    "file": "weights/d4_invariant_digits.weights.h5",
-    "sha256": "94248ee1019f0d790c10b5b97c3f3fbe47dbea1557188937e5a63409f0add928",
-    "command": "python train.py --model d4_invariant_digits --seed 0 --wandb disabled",
-    "dataset": "digits",
-    "seed": 0,
-    "test_metrics": {"test/accuracy": 0.919220, "test/loss": 0.191676},
-    # train.py's digest of the weight values (printed as "Final weights sha256"): a retrain matches.
-    "weights_digest": "4e658b710e7f5b0c2d3ae125e265ca32a97a7e5d6423b7ca9b1a4ea8b2122719",
+    "d4_invariant_digits": make_preset(
+        architecture="image_invariant_net",
+        description="D_4-invariant net for 8x8 digits: 16 equivariant pixel channels, invariant "
+                    "pooling",
+        config=_DIGITS, params=23_722, task="classification",
+        datasets=["digits", "digits_rotated"],
+        reference="Cohen & Welling, Group Equivariant Convolutional Networks (ICML 2016)",
+        constraint="equivariant", twin="mlp_digits_d4_twin",
+        equivariance=(ImageRep(_DIGITS_D4, 1), TrivialRep(_DIGITS_D4, 10)),
+        # The final weights of its train.py command, which tests/test_pretrained.py reproduces,
+        # checking that the loaded model is D_4-invariant. Invariant, it scores the same on
+        # digits_rotated.
+        weights=shipped_weights(
+            preset="d4_invariant_digits", dataset="digits",
+            sha256="94248ee1019f0d790c10b5b97c3f3fbe47dbea1557188937e5a63409f0add928",
+            test_metrics={"test/accuracy": 0.919220, "test/loss": 0.191676},
+            weights_digest="4e658b710e7f5b0c2d3ae125e265ca32a97a7e5d6423b7ca9b1a4ea8b2122719")),
+    "mlp_digits_d4_twin": make_preset(
+        architecture="symmetric_mlp",
+        description="Unconstrained MLP twin of d4_invariant_digits (plain Dense blocks, width 96)",
+        config={**_DIGITS, "width": 96, "depth": 2, "constrained": False}, params=26_218,
+        task="classification", datasets=["digits", "digits_rotated"], reference=MLP_REFERENCE,
+        constraint=None, twin="d4_invariant_digits"),
 }
 
 register_presets(PRESETS)

@@ -1,11 +1,15 @@
 """The model registry: architectures by name, presets as data, listing by wildcard.
 
-An architecture is a builder function `build(**config) -> keras.Model`. A preset is plain data:
+An architecture is a builder function `build(**config) -> keras.Model`. A preset is plain data,
+written with `make_preset(...)` (keyword arguments only) at the bottom of its family's file:
 
     {"architecture": "symmetric_mlp",
      "config": {...constructor arguments...},
      "metadata": {"description", "params", "task", "datasets", "reference", "twin",
-                  "constraint", "weights"?}}
+                  "constraint", "equivariance"?, "weights"?}}
+
+Every architecture that has an unconstrained twin of its own spells the switch `constrained`
+(`TWIN_FLAG`): `constrained=False` is the twin, whose metadata constraint is None.
 
 `create_model(name, **overrides)` looks the preset up, applies the overrides (each must be a
 constructor argument of the architecture, of the type and in the range its annotation declares,
@@ -25,23 +29,29 @@ from eqzoo.zoo.arguments import Spec, short
 
 _ARCHITECTURES = {}
 _MEMORY = {}  # architecture -> memory(config): a lower bound on the bytes training it holds
+_RENAMED = {}  # architecture -> {old argument name: new name}, still accepted with a warning
 _PRESETS = {}
 
 REQUIRED_METADATA = ("description", "params", "task", "datasets", "reference", "twin", "constraint")
 # What a preset's constraint is: its twin has None, and the registry test checks the claim.
 CONSTRAINTS = ("symmetric", "tied", "equivariant", None)
+# The one argument that turns a constrained architecture into its unconstrained twin.
+TWIN_FLAG = "constrained"
 ZOO_DIR = os.path.dirname(os.path.abspath(__file__))
 # Training holds, per trainable parameter, a float32 weight, its gradient and Adam's two moments.
 BYTES_PER_PARAMETER = 16
 
 
-def register_architecture(name, memory=None):
+def register_architecture(name, memory=None, renamed=None):
     """Decorator: registers `build(**config)` under `name`.
 
     Args:
         memory: `memory(config) -> int`, a lower bound on the bytes that building and training
             the model holds (weights, gradients and optimizer state; fixed matrices), computed
             from the config alone, so that a size that cannot fit is refused before any build.
+        renamed: `{old argument name: new name}`: old spellings that overrides, `--set` and the
+            config.json of earlier runs may still hold; each is read as its new name with a
+            FutureWarning (see `rename_arguments`).
     """
 
     def decorator(build):
@@ -50,9 +60,60 @@ def register_architecture(name, memory=None):
                           stacklevel=2)
         _ARCHITECTURES[name] = build
         _MEMORY[name] = memory
+        _RENAMED[name] = dict(renamed or {})
         return build
 
     return decorator
+
+
+def make_preset(*, architecture, config, description, params, task, datasets, reference, twin,
+                constraint, equivariance=None, weights=None):
+    """One preset as plain data: `{"architecture", "config", "metadata"}`.
+
+    Args:
+        architecture: the registered architecture that builds it.
+        config: its constructor arguments (`constrained=False` for an architecture's own twin).
+        description: one line, shown by `--list-models` and the model card.
+        params: its parameter count (a test builds every preset and checks it).
+        task: "classification", "regression" or "reconstruction": train.py's loss and metrics.
+        datasets: the datasets it fits, the first one train.py's default.
+        reference: the paper or source of the architecture.
+        twin: the preset to compare it with: its unconstrained twin, or the constrained preset it
+            is the twin of.
+        constraint: one of `CONSTRAINTS`, None for an unconstrained twin.
+        equivariance: `(rep_in, rep_out)` of an equivariant preset, the representations its
+            inputs and outputs move by (tests and train.py measure the error against them).
+        weights: `shipped_weights(...)` of a preset that ships trained weights.
+    """
+    metadata = {"description": description, "params": params, "task": task,
+                "datasets": list(datasets), "reference": reference, "twin": twin,
+                "constraint": constraint}
+    if equivariance is not None:
+        rep_in, rep_out = equivariance
+        metadata["equivariance"] = {"rep_in": rep_in.get_config(), "rep_out": rep_out.get_config()}
+    if weights is not None:
+        metadata["weights"] = weights
+    return {"architecture": architecture, "config": dict(config), "metadata": metadata}
+
+
+def shipped_weights(*, preset, dataset, sha256, test_metrics, weights_digest, seed=0):
+    """The metadata of the weights file a preset ships: `zoo/weights/<preset>.weights.h5`, the
+    final weights of `python train.py --model <preset> --seed <seed> --wandb disabled` (train.py's
+    defaults: 20 epochs, batch 32, Adam 3e-3), which tests/test_pretrained.py reproduces.
+
+    Args:
+        preset: the preset's name.
+        dataset: the dataset it was trained on (the preset's first).
+        sha256: the weights file's SHA-256, checked before every load.
+        test_metrics: the final test metrics of that run, rounded to 6 digits.
+        weights_digest: train.py's digest of the weight values (printed as "Final weights
+            sha256"): a retrain matches it.
+        seed: the run's seed, which also splits the dataset.
+    """
+    return {"file": f"weights/{preset}.weights.h5", "sha256": sha256,
+            "command": f"python train.py --model {preset} --seed {seed} --wandb disabled",
+            "dataset": dataset, "seed": seed, "test_metrics": dict(test_metrics),
+            "weights_digest": weights_digest}
 
 
 def register_presets(presets):
@@ -69,9 +130,62 @@ def register_presets(presets):
             raise ValueError(f"Preset '{name}': metadata constraint must be one of {CONSTRAINTS}. "
                              f"Received: {preset['metadata']['constraint']!r}")
         check_arguments(name, preset["config"], architecture=architecture)
+        _check_twin_flag(name, preset)
         if name in _PRESETS:
             warnings.warn(f"Preset '{name}' is registered twice; the later one wins.", stacklevel=2)
         _PRESETS[name] = copy.deepcopy(preset)
+
+
+def _check_twin_flag(name, preset):
+    """An architecture with its own twin: `constrained=False` exactly when constraint is None."""
+    architecture, config = preset["architecture"], preset["config"]
+    if TWIN_FLAG not in architecture_arguments(architecture):
+        return
+    constrained = config.get(TWIN_FLAG, _defaults(architecture).get(TWIN_FLAG))
+    constraint = preset["metadata"]["constraint"]
+    if bool(constrained) == (constraint is None):
+        raise ValueError(f"Preset '{name}' has {TWIN_FLAG}={constrained!r} but metadata "
+                         f"constraint={constraint!r}: expected constraint=None exactly for "
+                         f"{TWIN_FLAG}=False, the unconstrained twin.")
+
+
+def rename_arguments(architecture, config, where):
+    """`config` with old spellings of `architecture`'s arguments (see `register_architecture`)
+    renamed, keeping their order; each old one warns with a FutureWarning naming `where`."""
+    renamed = _RENAMED.get(architecture, {})
+    old = [key for key in config if key in renamed]
+    for key in old:
+        new = renamed[key]
+        if new in config:
+            raise ValueError(f"{where}: `{key}` is the old spelling of `{new}`, and both are "
+                             f"given ({key}={short(config[key])}, {new}={short(config[new])}); "
+                             f"expected `{new}` only.")
+        why = ", the one name of every family's twin flag" if new == TWIN_FLAG else ""
+        warnings.warn(f"{where}: argument `{key}` of {architecture} is now spelt `{new}`{why}; "
+                      f"read {key}={short(config[key])} as {new}={short(config[key])}. The old "
+                      f"spelling will be refused in a future release: write `{new}`.",
+                      FutureWarning, stacklevel=3)
+    if not old:
+        return config
+    return {renamed.get(key, key): value for key, value in config.items()}
+
+
+def rename_run_config(run_config):
+    """A train.py run's config.json (`overrides`, `preset_config`, `model_config`) with old
+    argument spellings renamed, silently: for comparing an earlier run with a current one."""
+    preset = _PRESETS.get(run_config.get("model"))
+    if preset is None:
+        return run_config
+    upgraded = dict(run_config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        for key in ("overrides", "preset_config", "model_config"):
+            if isinstance(run_config.get(key), dict):
+                try:
+                    upgraded[key] = rename_arguments(preset["architecture"], run_config[key], "")
+                except ValueError:  # both spellings: left as written, for the reader to see
+                    pass
+    return upgraded
 
 
 def list_models(pattern="*"):
@@ -188,6 +302,7 @@ def check_arguments(name, config, architecture=None):
         architecture, preset_config = preset["architecture"], preset["config"]
     else:
         preset_config = {}
+    config = rename_arguments(architecture, config, f"model '{name}'")
     _check_keys(name, architecture, config)
     specs = architecture_specs(architecture)
     checked = {}

@@ -17,7 +17,13 @@ import keras
 from eqzoo.layers import SymmetricDense
 from eqzoo.layers.symmetric_dense import PARAMETRIZATIONS
 from eqzoo.zoo.arguments import Activation, Boolean, Choice, Integer, Name, Number, Optional, Shape
-from eqzoo.zoo.registry import BYTES_PER_PARAMETER, register_architecture, register_presets
+from eqzoo.zoo.registry import (
+    BYTES_PER_PARAMETER,
+    make_preset,
+    register_architecture,
+    register_presets,
+    shipped_weights,
+)
 
 
 def _memory(config):
@@ -63,67 +69,55 @@ def symmetric_mlp(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _preset(description, config, params, datasets, twin, task="classification"):
-    return {
-        "architecture": "symmetric_mlp",
-        "config": config,
-        "metadata": {
-            "description": description,
-            "params": params,
-            "task": task,
-            "datasets": datasets,
-            "reference": "Seed article (symmetric Dense kernels); pre-norm residual MLP",
-            "twin": twin,
-            "constraint": None if config.get("constrained") is False else "symmetric",
-        },
-    }
-
-
+REFERENCE = "Seed article (symmetric Dense kernels); pre-norm residual MLP"
+_FAMILY = {"architecture": "symmetric_mlp", "reference": REFERENCE}
 _DIGITS = {"input_shape": (8, 8, 1), "num_outputs": 10, "width": 64, "depth": 2}
 _MNIST = {"input_shape": (28, 28, 1), "num_outputs": 10, "width": 256, "depth": 2}
 _WINE = {"input_shape": (13,), "num_outputs": 3, "width": 32, "depth": 2, "dropout": 0.1}
 _DIABETES = {"input_shape": (10,), "num_outputs": 1, "width": 32, "depth": 2}
 
 PRESETS = {
-    "symmetric_mlp_digits": _preset(
-        "Residual MLP with 2 symmetric 64x64 blocks for 8x8 digits", _DIGITS, 9_354,
-        ["digits"], "mlp_digits"),
-    "mlp_digits": _preset(
-        "Unconstrained twin of symmetric_mlp_digits (plain Dense blocks)",
-        {**_DIGITS, "constrained": False}, 13_386, ["digits"], "symmetric_mlp_digits"),
-    "symmetric_mlp_mnist": _preset(
-        "Residual MLP with 2 symmetric 256x256 blocks for 28x28 images", _MNIST, 270_858,
-        ["mnist", "fashion_mnist"], "mlp_mnist"),
-    "mlp_mnist": _preset(
-        "Unconstrained twin of symmetric_mlp_mnist (plain Dense blocks)",
-        {**_MNIST, "constrained": False}, 336_138, ["mnist", "fashion_mnist"],
-        "symmetric_mlp_mnist"),
-    "symmetric_mlp_wine": _preset(
-        "Small residual symmetric MLP for 13-feature tabular classification", _WINE, 1_795,
-        ["wine"], "mlp_wine"),
-    "mlp_wine": _preset(
-        "Unconstrained twin of symmetric_mlp_wine (plain Dense blocks)",
-        {**_WINE, "constrained": False}, 2_787, ["wine"], "symmetric_mlp_wine"),
-    "symmetric_mlp_diabetes": _preset(
-        "Small residual symmetric MLP regressor for the 10-feature diabetes set", _DIABETES,
-        1_633, ["diabetes"], "mlp_diabetes", task="regression"),
-    "mlp_diabetes": _preset(
-        "Unconstrained twin of symmetric_mlp_diabetes (plain Dense blocks)",
-        {**_DIABETES, "constrained": False}, 2_625, ["diabetes"], "symmetric_mlp_diabetes",
-        task="regression"),
-}
-
-# Shipped weights: the final weights of the train.py command below (20 epochs, batch 32, Adam
-# 3e-3, digits split by seed 0); tests/test_pretrained.py reproduces the test metrics.
-PRESETS["symmetric_mlp_digits"]["metadata"]["weights"] = {
-    "file": "weights/symmetric_mlp_digits.weights.h5",
-    "sha256": "5fd536eb0c9b71f537aa5c026b25e865d3d9f51b54d76c4e1f7c284216efb9da",
-    "command": "python train.py --model symmetric_mlp_digits --seed 0 --wandb disabled",
-    "dataset": "digits",
-    "seed": 0,
-    "test_metrics": {"test/accuracy": 0.977716, "test/loss": 0.091581},
-    # train.py's digest of the weight values (printed as "Final weights sha256"): a retrain matches.
-    "weights_digest": "93a5c2939fe943128c75aa6dcdda64f482340f9d009899dc7c4c2bc66b449739",
+    "symmetric_mlp_digits": make_preset(
+        **_FAMILY, description="Residual MLP with 2 symmetric 64x64 blocks for 8x8 digits",
+        config=_DIGITS, params=9_354, task="classification", datasets=["digits"],
+        constraint="symmetric", twin="mlp_digits",
+        # The final weights of its train.py command, which tests/test_pretrained.py reproduces.
+        weights=shipped_weights(
+            preset="symmetric_mlp_digits", dataset="digits",
+            sha256="5fd536eb0c9b71f537aa5c026b25e865d3d9f51b54d76c4e1f7c284216efb9da",
+            test_metrics={"test/accuracy": 0.977716, "test/loss": 0.091581},
+            weights_digest="93a5c2939fe943128c75aa6dcdda64f482340f9d009899dc7c4c2bc66b449739")),
+    "mlp_digits": make_preset(
+        **_FAMILY, description="Unconstrained twin of symmetric_mlp_digits (plain Dense blocks)",
+        config={**_DIGITS, "constrained": False}, params=13_386, task="classification",
+        datasets=["digits"], constraint=None, twin="symmetric_mlp_digits"),
+    "symmetric_mlp_mnist": make_preset(
+        **_FAMILY, description="Residual MLP with 2 symmetric 256x256 blocks for 28x28 images",
+        config=_MNIST, params=270_858, task="classification",
+        datasets=["mnist", "fashion_mnist"], constraint="symmetric", twin="mlp_mnist"),
+    "mlp_mnist": make_preset(
+        **_FAMILY, description="Unconstrained twin of symmetric_mlp_mnist (plain Dense blocks)",
+        config={**_MNIST, "constrained": False}, params=336_138, task="classification",
+        datasets=["mnist", "fashion_mnist"], constraint=None, twin="symmetric_mlp_mnist"),
+    "symmetric_mlp_wine": make_preset(
+        **_FAMILY,
+        description="Small residual symmetric MLP for 13-feature tabular classification",
+        config=_WINE, params=1_795, task="classification", datasets=["wine"],
+        constraint="symmetric", twin="mlp_wine"),
+    "mlp_wine": make_preset(
+        **_FAMILY, description="Unconstrained twin of symmetric_mlp_wine (plain Dense blocks)",
+        config={**_WINE, "constrained": False}, params=2_787, task="classification",
+        datasets=["wine"], constraint=None, twin="symmetric_mlp_wine"),
+    "symmetric_mlp_diabetes": make_preset(
+        **_FAMILY,
+        description="Small residual symmetric MLP regressor for the 10-feature diabetes set",
+        config=_DIABETES, params=1_633, task="regression", datasets=["diabetes"],
+        constraint="symmetric", twin="mlp_diabetes"),
+    "mlp_diabetes": make_preset(
+        **_FAMILY,
+        description="Unconstrained twin of symmetric_mlp_diabetes (plain Dense blocks)",
+        config={**_DIABETES, "constrained": False}, params=2_625, task="regression",
+        datasets=["diabetes"], constraint=None, twin="symmetric_mlp_diabetes"),
 }
 
 register_presets(PRESETS)
