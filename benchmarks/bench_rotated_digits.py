@@ -34,12 +34,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from eqzoo import datasets  # noqa: E402
-from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS  # noqa: E402
 from eqzoo import train  # noqa: E402
 from eqzoo.layers import GroupAveraged, equivariance_error  # noqa: E402
 from eqzoo.layers.equivariance_monitor import float64_copy  # noqa: E402
 from eqzoo.layers.groups import ImageDihedralGroup  # noqa: E402
 from eqzoo.layers.representations import ImageRep, TrivialRep  # noqa: E402
+from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS  # noqa: E402
 
 MODELS = {"d4": "d4_invariant_digits", "twin": "mlp_digits_d4_twin"}
 SEEDS = [0, 1, 2]
