@@ -26,16 +26,14 @@ import time
 import keras
 import numpy as np
 
+from eqzoo.runs import BrokenRunFile, parse_history
+
 # A test hook: seconds to sleep at each step of a backup write, widening the window in which a
 # fault-injection run (benchmarks/bench_faults.py) can land a signal inside it.
 WRITE_DELAY_VARIABLE = "EQZOO_FAULT_CHECKPOINT_DELAY"
 TEMPORARY_PREFIX = ".tmp-"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-
-
-class BrokenRunFile(Exception):
-    """A run-folder file that cannot be used; the message names it and says what to do."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -312,52 +310,6 @@ def _first_line(error):
 # ----------------------------------------------------------------------------------------------
 # history.csv
 # ----------------------------------------------------------------------------------------------
-def parse_history(path):
-    """`(rows, problems)`: one row per epoch (a repeated epoch keeps its last row), and one
-    `"line N: ..."` per line that is not a history row."""
-    if not os.path.exists(path):
-        return [], []
-    with open(path, newline="") as f:
-        lines = list(csv.reader(f))
-    if not lines:
-        return [], []
-    header, problems, rows = lines[0], [], {}
-    if not header or header[0] != "epoch":
-        return [], [f"line 1 is not a header starting with 'epoch' ({_echo(lines[0])})"]
-    for number, cells in enumerate(lines[1:], start=2):
-        if not cells:
-            continue
-        try:
-            if len(cells) != len(header):
-                raise ValueError(f"{len(cells)} fields, the header has {len(header)}")
-            epoch = int(cells[0])
-            if epoch < 0:
-                raise ValueError("negative epoch")
-            for cell in cells[1:]:
-                if cell:
-                    float(cell)
-        except ValueError as error:
-            problems.append(f"line {number} is not a history row ({_echo(cells)}: {error})")
-            continue
-        rows[epoch] = dict(zip(header, cells))
-    return [rows[epoch] for epoch in sorted(rows)], problems
-
-
-def _echo(cells):
-    text = ",".join(cells)
-    return repr(text if len(text) <= 40 else text[:37] + "...")
-
-
-def read_history(path):
-    """The rows of a history.csv, one per epoch; raises `BrokenRunFile` on a line that is not."""
-    rows, problems = parse_history(path)
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise BrokenRunFile(f"{path}: {problems[0]}{more}; fix or delete that line (resuming "
-                            "the run drops it).")
-    return rows
-
-
 def repair_history(path, note):
     """Drop the lines of a resumed run's history.csv that are not history rows (a kill in the
     middle of a row, a stray edit), saying which, so appending goes on from a clean file."""

@@ -34,6 +34,8 @@ import sys
 import tempfile
 import time
 
+from eqzoo.runs import BrokenRunFile, read_history, read_run
+
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -125,8 +127,8 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 # to import, so they come in once the command line has been checked and there is work to do.
 # ----------------------------------------------------------------------------------------------
 TRAINING_STACK = ("np", "tf", "keras", "wandb", "WandbMetricsLogger", "datasets", "zoo",
-                  "symmetry_residuals", "TASK_LOSS_AND_METRICS", "OPTIMIZERS",
-                  "EquivarianceMonitor", "log_model_artifacts", "weights_digest", "checkpoints")
+                  "symmetry_residuals", "EquivarianceMonitor", "log_model_artifacts",
+                  "checkpoints")
 
 
 def import_training_stack():
@@ -152,22 +154,12 @@ def import_training_stack():
 
     # tensorflow-datasets warns through absl about what the refusals say in one line.
     logging.getLogger("absl").setLevel(logging.ERROR)
-    # The task decides loss and metrics. Classification heads output logits.
-    TASK_LOSS_AND_METRICS = {
-        "classification": (lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                           ["accuracy"]),
-        "regression": (keras.losses.MeanSquaredError, ["mae"]),
-        "reconstruction": (keras.losses.MeanSquaredError, ["mae"]),
-    }
-    OPTIMIZERS = {
-        "adam": lambda learning_rate: keras.optimizers.Adam(learning_rate),
-        "adamw": lambda learning_rate: keras.optimizers.AdamW(learning_rate),
-        "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
-    }
+    # Last: its names mark the stack as imported. The task decides loss and metrics.
+    from eqzoo.zoo.tasks import OPTIMIZERS, TASK_LOSS_AND_METRICS
 
 
 def __getattr__(name):
-    """`train.wandb`, `from eqzoo.train import OPTIMIZERS`: the stack, imported on first use."""
+    """`train.wandb`, `train.checkpoints`: the stack, imported on first use (tests patch it)."""
     if name in TRAINING_STACK:
         import_training_stack()
         return globals()[name]
@@ -779,16 +771,13 @@ def symmetry_and_time():
 # ----------------------------------------------------------------------------------------------
 # The run
 # ----------------------------------------------------------------------------------------------
-def run_file_errors():
-    """`checkpoints.BrokenRunFile` once the training stack is imported; none can occur before."""
-    return (checkpoints.BrokenRunFile,) if "checkpoints" in globals() else ()
-
-
 def main(argv=None):
     interrupts = Interrupts().install()
     try:
-        return train(argv, interrupts)
-    except (UsageError, *run_file_errors()) as error:
+        args = build_parser().parse_args(argv)
+        answered = instead_of_training(args)
+        return train(args, interrupts) if answered is None else answered
+    except (UsageError, BrokenRunFile) as error:
         print(f"train.py: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as done:  # --help
@@ -804,12 +793,16 @@ def main(argv=None):
         interrupts.uninstall()
 
 
-def train(argv, interrupts):
-    args = build_parser().parse_args(argv)
-    instead_of_training = {"list_models", "list_datasets", "compare", "card", "export",
-                           "export_format", "export_dir"}
-    if instead_of_training & set(vars(args)):
-        import_training_stack()  # the registries live beside the models and pipelines they build
+INSTEAD_OF_TRAINING = ("list_models", "list_datasets", "compare", "card", "export",
+                       "export_format", "export_dir")
+
+
+def instead_of_training(args):
+    """What the command line asks instead of training, answered with its exit code: listing,
+    --compare, --card, --export (the first given, in that order); None when it asks to train."""
+    if not set(INSTEAD_OF_TRAINING) & set(vars(args)):
+        return None
+    import_training_stack()  # the registries live beside the models and pipelines they build
     if "list_models" in args:
         for name in zoo.list_models(args.list_models):
             metadata = zoo.get_preset(name)["metadata"]
@@ -832,6 +825,9 @@ def train(argv, interrupts):
         return export_run(vars(args).get("export"), vars(args).get("export_format"),
                           vars(args).get("export_dir"))
 
+
+def train(args, interrupts):
+    """One run of the parsed command line: config, model and data, W&B, fit, the run folder."""
     with setup_errors():
         config, preset = resolve_config(args)
     check_backend(args, config["strategy"])
@@ -1078,12 +1074,6 @@ def git_state():
         return {"commit": None, "dirty": None}
 
 
-def read_history(path):
-    """The rows of a history.csv, one per epoch: an epoch repeated after a kill keeps its last.
-    A line that is not a history row raises `checkpoints.BrokenRunFile` naming it."""
-    return checkpoints.read_history(path)
-
-
 def best_val_loss(history_path):
     """The best val_loss already in a resumed run, so that best.keras only ever improves."""
     values = [float(row["val_loss"]) for row in read_history(history_path) if row.get("val_loss")]
@@ -1171,7 +1161,7 @@ def compare(paths, plot_path=None):
             continue
         try:
             config, final, history = read_run(path)
-        except (UsageError, checkpoints.BrokenRunFile) as error:
+        except BrokenRunFile as error:
             skipped.append(f"skipping {path}: {' '.join(str(error).split())}")
             continue
         runs.append(path)
@@ -1224,28 +1214,6 @@ def compare(paths, plot_path=None):
     plt.close(figure)
     print(f"Validation curves: {plot_path}")
     return 0
-
-
-def read_run(path):
-    """A run folder's config, final metrics ({} while unfinished) and history rows; a broken
-    file raises an error naming it."""
-    loaded = {}
-    for name in ("config.json", "metrics.json"):
-        file = os.path.join(path, name)
-        if name == "metrics.json" and not os.path.exists(file):
-            loaded[name] = {}
-            continue
-        try:
-            with open(file) as f:
-                loaded[name] = json.load(f)
-        except (OSError, ValueError) as error:
-            raise UsageError(f"{file} is not readable JSON ({first_line(error)}); restore or "
-                             "delete that file") from None
-        if not isinstance(loaded[name], dict):
-            raise UsageError(f"{file} holds a {type(loaded[name]).__name__}, expected a JSON "
-                             "object; restore or delete that file")
-    history = read_history(os.path.join(path, "history.csv"))
-    return loaded["config.json"], loaded["metrics.json"], history
 
 
 def flatten(config, prefix=""):

@@ -1,11 +1,12 @@
 """What does the constraint cost? Training throughput and memory of every preset and its twin.
 
 Each preset is measured in a fresh Python process, so peak memories do not mix: the child builds
-the preset with `zoo.create_model`, compiles it with train.py's loss, metrics and optimizer for
-its task (Adam), and fits it on random examples of the preset's input shape served by the same
-`tf.data` pipeline code `datasets.load` uses. One warm-up epoch (tracing), then the fastest of
-the timed epochs gives examples per second. Peak memory is the child's `ru_maxrss`; the resident
-size after importing TensorFlow and Keras is reported too, so the model's own share shows.
+the preset with `zoo.create_model`, compiles it with the loss, metrics and optimizer train.py
+uses for its task (`zoo.tasks`, Adam), and fits it on random examples of the preset's input shape
+served by the same `tf.data` pipeline code `datasets.load` uses. One warm-up epoch (tracing),
+then the fastest of the timed epochs gives examples per second. Peak memory is the child's
+`ru_maxrss`; the resident size after importing TensorFlow and Keras is reported too, so the
+model's own share shows.
 
     python benchmarks/bench_end_to_end.py                   # every preset, ~5 min on 2 cores
     python benchmarks/bench_end_to_end.py --models "*digits*" --output /tmp/e2e.md
@@ -38,9 +39,9 @@ def measure(name, num_examples, timed_epochs):
     import keras
     import numpy as np
 
-    from eqzoo import train
     from eqzoo import zoo
     from eqzoo.datasets import pipeline
+    from eqzoo.zoo.tasks import OPTIMIZERS, TASK_LOSS_AND_METRICS
 
     baseline = rss_mib()
     task = zoo.get_preset(name)["metadata"]["task"]
@@ -60,8 +61,8 @@ def measure(name, num_examples, timed_epochs):
         arrays = pipeline.ArraySplits({s: x for s in ("train", "validation", "test")},
                                       {s: y for s in ("train", "validation", "test")}, {})
         data = pipeline.to_pipelines(arrays, batch_size=batch_size, seed=0)[0]
-        make_loss, metrics = train.TASK_LOSS_AND_METRICS[task]
-        model.compile(optimizer=train.OPTIMIZERS["adam"](3e-3), loss=make_loss(),
+        make_loss, metrics = TASK_LOSS_AND_METRICS[task]
+        model.compile(optimizer=OPTIMIZERS["adam"](3e-3), loss=make_loss(),
                       metrics=metrics)
         times = []
 

@@ -22,13 +22,12 @@ generic null space of the stacked constraints (only up to n^2 = 4096 unknowns).
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import compiled_train_step, machine_line, per_call  # noqa: E402
+from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -120,21 +119,17 @@ def main():
             variants = ["closed form", "orbit gather", "dense basis", "Dense"]
             if closed.dim * n * n * 4 > MAX_DENSE_BYTES:
                 variants.remove("dense basis")
-            timers = {v: make_timers(make_variant(v, group), n, args.batch) for v in variants}
-            calls = {v: [max(3, int(args.seconds_per_round / max(per_call(t[i], 3), 1e-5)))
-                         for i in (0, 1)] for v, t in timers.items()}
-            samples = {v: ([], [], []) for v in timers}
-            for _ in range(args.rounds):
-                steps = {}
-                for v, (assemble, step, _) in timers.items():
-                    samples[v][0].append(per_call(assemble, calls[v][0]))
-                    steps[v] = per_call(step, calls[v][1])
-                    samples[v][1].append(steps[v])
-                for v in timers:
-                    samples[v][2].append(steps[v] / steps["Dense"])
+            timers = {}
+            for v in variants:
+                assemble, step, _ = make_timers(make_variant(v, group), n, args.batch)
+                timers[v, "assemble"], timers[v, "step"] = assemble, step
+            seconds, ratios = interleaved_medians(
+                timers, {(v, "step"): ("Dense", "step") for v in variants}, args.rounds,
+                args.seconds_per_round)
             for v in variants:
                 dim = n * n if v == "Dense" else closed.dim
-                assemble_ms, step_ms, ratio = (statistics.median(s) for s in samples[v])
+                assemble_ms, step_ms = seconds[v, "assemble"], seconds[v, "step"]
+                ratio = ratios[v, "step"]
                 print(f"| {name} | {n} | {v} | {dim:,} | {1e3 * assemble_ms:.3f} | "
                       f"{1e3 * step_ms:.2f} | {ratio:.2f} |", flush=True)
             if "dense basis" not in variants:

@@ -34,14 +34,14 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
+from eqzoo.processes import TrainProcess, isolated_environment
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-TRAIN = os.path.join(ROOT, "train.py")
 EPOCHS, TRAIN_SIZE, BATCH_SIZE = 6, 256, 32
 STEPS_PER_EPOCH = math.ceil(TRAIN_SIZE / BATCH_SIZE)
 ARGS = ["--set", "width=8", "--epochs", str(EPOCHS), "--batch-size", str(BATCH_SIZE),
@@ -54,39 +54,8 @@ TIMEOUT = 300
 
 def environment(scratch):
     """W&B offline, caches in the scratch folder, no login read; plus the caller's PATH etc."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("WANDB_", "TF_", "EQZOO_")) and k != "NETRC"}
-    for var, sub in [("HOME", "home"), ("WANDB_DIR", "wandb"), ("WANDB_CACHE_DIR", "wandb-cache"),
-                     ("WANDB_CONFIG_DIR", "wandb-config"), ("WANDB_DATA_DIR", "wandb-data"),
-                     ("TFDS_DATA_DIR", "tfds"), ("KERAS_HOME", "keras"),
-                     ("MPLCONFIGDIR", "matplotlib")]:
-        env[var] = os.path.join(scratch, "env", sub)
-        os.makedirs(env[var], exist_ok=True)
-    env.update(NETRC=os.path.join(scratch, "env", "no-netrc"), WANDB_SILENT="true",
-               TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")  # progress seen as it happens
-    return env
-
-
-class Launch:
-    def __init__(self, scratch, args, env, name):
-        self.out_path = os.path.join(scratch, f"{name}.out")
-        self.err_path = os.path.join(scratch, f"{name}.err")
-        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.popen = subprocess.Popen([sys.executable, TRAIN, *args], cwd=scratch, env=env,
-                                          stdout=out, stderr=err)
-        self.started = time.monotonic()
-
-    def wait(self, timeout=TIMEOUT):
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-            return None
-
-    def text(self, which):
-        with open(self.out_path if which == "out" else self.err_path, errors="replace") as f:
-            return f.read()
+    return isolated_environment(scratch, TF_CPP_MIN_LOG_LEVEL="3",
+                                PYTHONUNBUFFERED="1")  # progress seen as it happens
 
 
 def epochs_started(out):
@@ -131,7 +100,7 @@ def send_at_moment(launch, folder, how, rng, duration):
     time.sleep(rng.uniform(0.5, 0.9 * duration))
     if launch.popen.poll() is not None:
         return None
-    return moment(launch.text("out"), launch.text("err"))
+    return moment(launch.out, launch.err)
 
 
 def chain(index, signals, how, scratch, rng, duration, run_args=ARGS):
@@ -151,21 +120,21 @@ def chain(index, signals, how, scratch, rng, duration, run_args=ARGS):
         resume = os.path.exists(os.path.join(folder, "config.json"))
         args = (["--resume", os.path.join("runs", run_id)] if resume
                 else [*run_args, "--run-id", run_id])
-        launch = Launch(scratch, args, env, f"{run_id}-{launch_number}")
+        launch = TrainProcess(scratch, args, env, f"{run_id}-{launch_number}")
         label = None
         if signals:
             label = send_at_moment(launch, folder, how, rng, duration)
         if label is None:  # no more signals, or the run ended before the moment came
-            code = launch.wait()
-            out, err = launch.text("out"), launch.text("err")
+            code = launch.wait(TIMEOUT)
+            out, err = launch.out, launch.err
             check_resume(pending, out, err, code)
             problems += final_check(folder, code, out, err)
             break
         signum = signals.pop(0)
-        out_before = launch.text("out")
+        out_before = launch.out
         launch.popen.send_signal(signum)
         code = launch.wait(timeout=60 if signum == signal.SIGINT else TIMEOUT)
-        out, err = launch.text("out"), launch.text("err")
+        out, err = launch.out, launch.err
         row = {"chain": index, "signal": signal.Signals(signum).name, "how": how,
                "moment": label, "seconds": round(time.monotonic() - launch.started, 2),
                "exit_code": code, "problems": [],
@@ -254,11 +223,12 @@ def final_check(folder, code, out, err):
 
 def reference_run(scratch):
     """An uninterrupted run: its duration bounds the random moments, its checks the harness."""
-    launch = Launch(scratch, [*ARGS, "--run-id", "reference"], environment(scratch), "reference")
-    code = launch.wait()
+    launch = TrainProcess(scratch, [*ARGS, "--run-id", "reference"], environment(scratch),
+                          "reference")
+    code = launch.wait(TIMEOUT)
     seconds = time.monotonic() - launch.started
-    problems = final_check(os.path.join(scratch, "runs", "reference"), code, launch.text("out"),
-                           launch.text("err"))
+    problems = final_check(os.path.join(scratch, "runs", "reference"), code, launch.out,
+                           launch.err)
     if problems:
         raise SystemExit(f"the uninterrupted run fails its own checks: {problems}")
     return seconds

@@ -21,19 +21,18 @@ index pairs, and the numerical null space of the stacked constraints (only while
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import compiled_train_step, machine_line, per_call  # noqa: E402
+from bench_equivariant import DenseBasisEquivariantDense, GatherEquivariantDense  # noqa: E402
+from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, DenseBasis, commutant_basis  # noqa: E402
+from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, commutant_basis  # noqa: E402
 from eqzoo.layers.equivariant_dense import EquivariantDense  # noqa: E402
 from eqzoo.layers.groups import SymmetricGroup  # noqa: E402
 from eqzoo.layers.representations import DefiningRep  # noqa: E402
@@ -46,20 +45,6 @@ VARIANTS = ["closed form", "orbit gather", "dense basis", "Dense"]
 def matrices(n, channels):
     points = DefiningRep(SymmetricGroup(n))
     return (points * points).channels(channels)
-
-
-class GatherEquivariantDense(EquivariantDense):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.basis = commutant_basis(self.rep_in, self.rep_out, method="orbits")
-
-
-class DenseBasisEquivariantDense(EquivariantDense):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        closed = self.basis
-        q, _ = np.linalg.qr(closed.dense().reshape(closed.dim, -1).T)  # the same span
-        self.basis = DenseBasis(closed.shape, q.T)
 
 
 def make_model(variant, rep):
@@ -110,18 +95,11 @@ def main():
         steps, params = {}, {}
         for v in variants:
             steps[v], params[v], _ = compiled_train_step(make_model(v, rep), args.batch)
-        calls = {v: max(3, int(args.seconds_per_round / max(per_call(s, 3), 1e-5)))
-                 for v, s in steps.items()}
-        samples = {v: [] for v in variants}
-        ratios = {v: [] for v in variants}
-        for _ in range(args.rounds):
-            times = {v: per_call(steps[v], calls[v]) for v in variants}
-            for v in variants:
-                samples[v].append(times[v])
-                ratios[v].append(times[v] / times["closed form"])
+        seconds, ratios = interleaved_medians(steps, dict.fromkeys(variants, "closed form"),
+                                              args.rounds, args.seconds_per_round)
         for v in variants:
-            print(f"| {n} | {v} | {params[v]:,} | {1e3 * statistics.median(samples[v]):.2f} | "
-                  f"{statistics.median(ratios[v]):.2f} |", flush=True)
+            print(f"| {n} | {v} | {params[v]:,} | {1e3 * seconds[v]:.2f} | {ratios[v]:.2f} |",
+                  flush=True)
         if "dense basis" not in variants:
             print(f"| {n} | dense basis | {params['closed form']:,} | n/a: basis would take "
                   f"{dense_bytes / 2**30:.1f} GiB | |", flush=True)

@@ -39,6 +39,7 @@ from eqzoo.layers import GroupAveraged, equivariance_error  # noqa: E402
 from eqzoo.layers.equivariance_monitor import float64_copy  # noqa: E402
 from eqzoo.layers.groups import ImageDihedralGroup  # noqa: E402
 from eqzoo.layers.representations import ImageRep, TrivialRep  # noqa: E402
+from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS  # noqa: E402
 
 MODELS = {"d4": "d4_invariant_digits", "twin": "mlp_digits_d4_twin"}
 SEEDS = [0, 1, 2]
@@ -86,7 +87,7 @@ def averaged(model, probabilities=False):
 def finetuned(model, seed):
     """The twin averaged, then trained further through the wrapper on upright digits."""
     wrapped = averaged(model)
-    make_loss, metrics = train.TASK_LOSS_AND_METRICS["classification"]
+    make_loss, metrics = TASK_LOSS_AND_METRICS["classification"]
     wrapped.compile(keras.optimizers.Adam(3e-3), loss=make_loss(), metrics=metrics)
     keras.utils.set_random_seed(seed)
     wrapped.fit(datasets.load("digits", batch_size=32, seed=seed).train,

@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 from eqzoo import datasets  # noqa: E402
 from eqzoo import train  # noqa: E402
 from eqzoo import zoo  # noqa: E402
+from eqzoo.runs import read_run  # noqa: E402
 
 # task: dataset, its options, the metric compared, presets (constrained first, twins last).
 TASKS = {
@@ -93,12 +94,7 @@ def run_one(model, dataset, options, size, seed, epochs, run_dir):
     keras.backend.clear_session()  # one process, hundreds of models: keep the graph state small
     if code != 0:
         raise RuntimeError(f"train.py {' '.join(argv)} exited {code}:\n{log.getvalue()[-2000:]}")
-    folder = os.path.join(run_dir, run_id)
-    with open(os.path.join(folder, "metrics.json")) as f:
-        metrics = json.load(f)
-    with open(os.path.join(folder, "config.json")) as f:
-        config = json.load(f)
-    history = train.read_history(os.path.join(folder, "history.csv"))
+    config, metrics, history = read_run(os.path.join(run_dir, run_id))
     epoch_seconds = [float(row["time/epoch_seconds"]) for row in history]
     return {"train_size": config["dataset_info"]["train_size"],
             "params": config["parameters"]["trainable"],

@@ -17,6 +17,7 @@ import pytest
 
 from eqzoo import train
 from eqzoo import zoo
+from eqzoo.runs import read_history
 from eqzoo.zoo import artifacts
 from tests.wandb_records import read_records
 
@@ -83,7 +84,7 @@ def test_offline_run_records_its_best_then_final_model_as_artifacts(run_folder):
     best_meta = json.loads(best.metadata)
     best_model = keras.saving.load_model(run_folder / "best.keras")
     assert best_meta["weights_sha256"] == artifacts.weights_digest(best_model)
-    history = train.read_history(str(run_folder / "history.csv"))
+    history = read_history(str(run_folder / "history.csv"))
     best_row = min(history, key=lambda row: float(row["val_loss"]))
     assert best_meta["epoch"] == int(best_row["epoch"]) + 1
     assert best_meta["metrics"]["val/loss"] == pytest.approx(float(best_row["val_loss"]))

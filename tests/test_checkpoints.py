@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from eqzoo import checkpoints
+from eqzoo import checkpoints, runs
 
 X = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
 Y = X.sum(axis=1, keepdims=True)
@@ -204,20 +204,20 @@ def test_history_rows_that_are_not_rows_are_named_and_repaired(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss,val_loss\r\n0,1.5,1.6\r\n1,1.2,1.3\r\nx,garbage\r\n1,1.1,1.25\r\n"
                     "2,1.0\r\n3,0.9,x1\r\n")
-    rows, problems = checkpoints.parse_history(str(path))
+    rows, problems = runs.parse_history(str(path))
     assert [row["epoch"] for row in rows] == ["0", "1"] and rows[1]["loss"] == "1.1"
     assert problems == ["line 4 is not a history row ('x,garbage': 2 fields, the header has 3)",
                         "line 6 is not a history row ('2,1.0': 2 fields, the header has 3)",
                         "line 7 is not a history row ('3,0.9,x1': could not convert string to "
                         "float: 'x1')"]
-    with pytest.raises(checkpoints.BrokenRunFile, match="history.csv: line 4 is not a history "
+    with pytest.raises(runs.BrokenRunFile, match="history.csv: line 4 is not a history "
                        r"row .* \(and 2 more\); fix or delete that line"):
-        checkpoints.read_history(str(path))
+        runs.read_history(str(path))
     notes = []
     checkpoints.repair_history(str(path), notes.append)
     assert len(notes) == 1 and all(f"line {n}" in notes[0] for n in (4, 6, 7))
     assert path.read_bytes() == b"epoch,loss,val_loss\r\n0,1.5,1.6\r\n1,1.1,1.25\r\n"
-    assert checkpoints.read_history(str(path))[1]["val_loss"] == "1.25"
+    assert runs.read_history(str(path))[1]["val_loss"] == "1.25"
     path.write_text("garbage\r\n0,1\r\n")
     checkpoints.repair_history(str(path), notes.append)
     assert not path.exists() and (tmp_path / "history.csv.broken").exists()

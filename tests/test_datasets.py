@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from eqzoo import datasets
 from eqzoo.datasets import registry, sklearn_sets, synthetic, tfds_sets
 from eqzoo.datasets.info import DatasetInfo
+from tests.dataset_checks import assert_splits_match_info, collect
 
 IN_MEMORY = [n for n in datasets.list_datasets() if n not in tfds_sets.SHORT_NAMES]
 TABULAR = ["iris", "wine", "breast_cancer", "diabetes"]
@@ -21,11 +22,6 @@ TABULAR = ["iris", "wine", "breast_cancer", "diabetes"]
 def small(name):
     """Options that keep a dataset tiny."""
     return {"num_examples": 100} if name in synthetic.TASKS else {}
-
-
-def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
-    return np.concatenate(xs), np.concatenate(ys)
 
 
 def test_marker_and_names():
@@ -49,18 +45,9 @@ def test_register_twice_warns(monkeypatch):
 
 @pytest.mark.parametrize("name", IN_MEMORY)
 def test_every_in_memory_dataset_matches_its_info(name):
-    train, validation, test, info = datasets.load(name, batch_size=16, seed=0, **small(name))
-    sizes = [info.train_size, info.validation_size, info.test_size]
-    for ds, size in zip([train, validation, test], sizes):
-        x, y = collect(ds)
-        assert x.dtype == np.float32 and x.shape == (size, *info.input_shape)
-        if info.task == "classification":
-            assert y.dtype == np.int32 and y.shape == (size,)
-            assert info.output_shape == (info.num_classes,)
-            assert 0 <= y.min() and y.max() < info.num_classes
-        else:
-            assert y.dtype == np.float32 and y.shape == (size, *info.output_shape)
-    assert next(iter(train))[0].shape[0] == 16
+    splits = datasets.load(name, batch_size=16, seed=0, **small(name))
+    info = splits.info
+    assert_splits_match_info(splits, batch_size=16)
     json.dumps(info.to_dict())
     assert datasets.get_info(name, **small(name)) == info
 

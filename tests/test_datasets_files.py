@@ -17,11 +17,7 @@ from eqzoo import datasets, train
 from eqzoo.datasets import images
 from eqzoo.datasets.info import Symmetry
 from eqzoo.layers.groups import SymmetricGroup
-
-
-def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
-    return np.concatenate(xs), np.concatenate(ys)
+from tests.dataset_checks import assert_splits_match_info, collect
 
 
 def write_csv(path, header, rows):
@@ -87,19 +83,14 @@ def every_source(tmp_path):
 def test_every_source_matches_its_info(source, tmp_path):
     name, options = every_source(tmp_path)[source]
     load = datasets.from_arrays if name == "arrays" else lambda **kw: datasets.load(name, **kw)
-    train, validation, test, info = load(batch_size=4, seed=0, **options)
-    sizes = [info.train_size, info.validation_size, info.test_size]
-    for ds, size in zip([train, validation, test], sizes):
-        x, y = collect(ds)
-        assert x.dtype == np.float32 and x.shape == (size, *info.input_shape)
+    splits = load(batch_size=4, seed=0, **options)
+    info = splits.info
+    for _, y in assert_splits_match_info(splits, batch_size=4):
         if info.task == "classification":
-            assert y.dtype == np.int32 and y.shape == (size,)
-            assert info.output_shape == (info.num_classes,) == (len(info.class_names),)
+            assert info.output_shape == (len(info.class_names),)
             assert set(np.unique(y)) == set(range(info.num_classes))  # stratified: every class
         else:
-            assert y.dtype == np.float32 and y.shape == (size, *info.output_shape)
             assert info.class_names is None
-    assert next(iter(train))[0].shape[0] == 4
     assert json.loads(json.dumps(info.to_dict()))["name"] == name
     if name != "arrays":
         assert datasets.get_info(name, seed=0, **options) == info

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from eqzoo import datasets
-from eqzoo import train
 from eqzoo import zoo
 from eqzoo.layers.equivariance import assert_equivariant
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.zoo import registry
+from eqzoo.zoo.artifacts import weights_digest
+from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS
 
 SHIPPED = [name for name in zoo.list_models() if zoo.get_preset(name)["metadata"].get("weights")]
 EQUIVARIANT = [name for name in SHIPPED
@@ -44,12 +45,12 @@ def test_shipped_weights_reproduce_the_recorded_test_metrics(name):
     assert os.path.getsize(os.path.join(registry.ZOO_DIR, info["file"])) < 200_000  # small
     model = zoo.create_model(name, weights="pretrained")  # checks the SHA-256 first
     # The values are exactly those train.py ended with (its printed "Final weights sha256").
-    assert train.weights_digest(model) == info["weights_digest"]
+    assert weights_digest(model) == info["weights_digest"]
 
     task = preset["metadata"]["task"]
     _, _, test, _ = datasets.load(info["dataset"], batch_size=32, seed=info["seed"],
                                   reconstruction=task == "reconstruction")
-    make_loss, metrics = train.TASK_LOSS_AND_METRICS[task]
+    make_loss, metrics = TASK_LOSS_AND_METRICS[task]
     model.compile(loss=make_loss(), metrics=metrics)
     measured = model.evaluate(test, verbose=0, return_dict=True)
     assert info["test_metrics"], "a shipped file records the test metrics it reaches"

@@ -18,6 +18,8 @@ from eqzoo import datasets
 from eqzoo import train
 from eqzoo import zoo
 from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
+from eqzoo.runs import read_history
+from eqzoo.zoo.tasks import OPTIMIZERS
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "width=8", "--epochs", "1"]
@@ -134,6 +136,20 @@ def test_help_and_listings(capsys):
     assert train.main(["--list-datasets", "set_*"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()[:-1]]
     assert names == datasets.list_datasets("set_*")
+
+
+def test_main_answers_listings_and_cards_without_the_training_function(monkeypatch, capsys):
+    monkeypatch.setattr(train, "train", lambda *args: pytest.fail("train() was called"))
+    assert train.main(["--list-models", "mlp_*"]) == 0
+    assert train.main(["--list-datasets", "wine"]) == 0
+    assert train.main(["--card", "mlp_wine"]) == 0
+    assert train.main(["--compare", str(REPO)]) == 2  # no run folder there
+    capsys.readouterr()
+
+
+def test_every_optimizer_choice_has_an_optimizer():
+    assert set(train.CHOICES["optimizer"]) == set(OPTIMIZERS)
+    assert all(isinstance(OPTIMIZERS[name](0.1), keras.optimizers.Optimizer) for name in OPTIMIZERS)
 
 
 # --- config resolution ----------------------------------------------------------------------
@@ -395,7 +411,7 @@ def test_ctrl_c_backs_up_the_epoch_and_resume_finishes_with_the_optimizer_state(
     assert "Epoch 2/3" not in out
     metrics = read(folder, "metrics.json")
     assert metrics["epochs_completed"] == 3 and metrics["optimizer_iterations"] == 3 * STEPS
-    assert [row["epoch"] for row in train.read_history(folder / "history.csv")] == ["0", "1", "2"]
+    assert [row["epoch"] for row in read_history(folder / "history.csv")] == ["0", "1", "2"]
     assert not (folder / "backup").exists()
 
 
@@ -435,7 +451,7 @@ def test_a_garbage_history_row_is_dropped_with_a_warning_and_compare_skips_it(
     assert resume(folder) == 0
     err = capsys.readouterr().err
     assert "history.csv: line 4 is not a history row ('1,not a number': 2 fields" in err
-    assert [row["epoch"] for row in train.read_history(folder / "history.csv")] == ["0", "1", "2"]
+    assert [row["epoch"] for row in read_history(folder / "history.csv")] == ["0", "1", "2"]
 
 
 def test_compare_skips_broken_runs_with_a_warning(interrupted, tmp_path, capsys):

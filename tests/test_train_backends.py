@@ -13,7 +13,8 @@ import pytest
 
 from eqzoo import train
 from eqzoo.layers.inspection import symmetric_matrices
-from tests.test_train_processes import Process, environment
+from eqzoo.processes import isolated_environment
+from tests.test_train_processes import Process
 
 BACKEND = keras.backend.backend()
 TINY = ["--set", "width=8", "--epochs", "1", "--wandb", "offline"]
@@ -48,7 +49,7 @@ def test_backend_flag_after_keras_is_imported_must_match(tmp_path, capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_backend_flag_in_a_fresh_process_trains_on_that_backend(backend, tmp_path):
-    env = environment(tmp_path)
+    env = isolated_environment(tmp_path)
     env.pop("KERAS_BACKEND", None)
     process = Process(tmp_path, *TINY, "--backend", backend, "--run-id", "b", env=env)
     assert process.wait() == 0, process.err
@@ -59,7 +60,7 @@ def test_backend_flag_in_a_fresh_process_trains_on_that_backend(backend, tmp_pat
 
 @pytest.mark.slow
 def test_data_parallel_on_jax_over_two_host_devices(tmp_path):
-    env = environment(tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    env = isolated_environment(tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     env.pop("KERAS_BACKEND", None)
     # Batch 6: a split whose last batch is odd loses that batch's tail, with a warning.
     process = Process(tmp_path, *TINY, "--backend", "jax", "--strategy", "data_parallel",

@@ -10,8 +10,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import time
 
 import keras
@@ -20,50 +18,22 @@ import pytest
 
 from eqzoo import train
 from eqzoo.layers.inspection import symmetric_matrices
+from eqzoo.processes import TrainProcess, isolated_environment
 
-TRAIN = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "train.py")
 TIMEOUT = 240
 
 
-def environment(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("WANDB_", "TF_", "EQZOO_")) and k not in ("NETRC",)}
-    for var, sub in [("HOME", "home"), ("WANDB_DIR", "wandb"), ("WANDB_CACHE_DIR", "wandb-cache"),
-                     ("WANDB_CONFIG_DIR", "wandb-config"), ("WANDB_DATA_DIR", "wandb-data"),
-                     ("TFDS_DATA_DIR", "tfds"), ("KERAS_HOME", "keras"),
-                     ("MPLCONFIGDIR", "matplotlib")]:
-        env[var] = str(tmp_path / "env" / sub)
-        os.makedirs(env[var], exist_ok=True)
-    env["NETRC"] = str(tmp_path / "env" / "no-netrc")  # never read a real W&B login
-    env["WANDB_SILENT"] = "true"
-    env.update(extra)
-    return env
-
-
-class Process:
-    """`python train.py ARGS` in tmp_path, its output in files."""
+class Process(TrainProcess):
+    """`python train.py ARGS` in tmp_path, its output in files; a run that does not end fails."""
 
     def __init__(self, tmp_path, *args, env=None, name="train"):
-        self.out_path, self.err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
-        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
-            self.popen = subprocess.Popen([sys.executable, TRAIN, *args], cwd=tmp_path,
-                                          env=env or environment(tmp_path), stdout=out, stderr=err)
+        super().__init__(tmp_path, args, env or isolated_environment(tmp_path), name)
 
     def wait(self, timeout=TIMEOUT):
-        try:
-            return self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+        code = super().wait(timeout)
+        if code is None:
             raise AssertionError(f"train.py did not finish in {timeout} s:\n{self.err}")
-
-    @property
-    def out(self):
-        return self.out_path.read_text()
-
-    @property
-    def err(self):
-        return self.err_path.read_text()
+        return code
 
 
 def wait_for_backup(folder, process, timeout=TIMEOUT):
@@ -176,9 +146,9 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
 
 @pytest.mark.slow
 def test_unreachable_wandb_server_does_not_stop_training(tmp_path):
-    env = environment(tmp_path, WANDB_MODE="online", WANDB_API_KEY="x" * 40,
-                      WANDB_BASE_URL=f"http://127.0.0.1:{free_port()}",
-                      EQZOO_WANDB_INIT_TIMEOUT="5")
+    env = isolated_environment(tmp_path, WANDB_MODE="online", WANDB_API_KEY="x" * 40,
+                                 WANDB_BASE_URL=f"http://127.0.0.1:{free_port()}",
+                                 EQZOO_WANDB_INIT_TIMEOUT="5")
     process = Process(tmp_path, "--set", "width=8", "--epochs", "1", "--run-id", "u", env=env)
     assert process.wait() == 0, process.err
     assert "train.py: warning: W&B online failed" in process.err
@@ -195,7 +165,7 @@ def test_two_workers_on_loopback_end_with_identical_symmetric_weights(tmp_path):
     try:
         for index in range(2):
             tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-            env = environment(tmp_path, TF_CONFIG=tf_config, TMPDIR=str(tmp_path))
+            env = isolated_environment(tmp_path, TF_CONFIG=tf_config, TMPDIR=str(tmp_path))
             workers.append(Process(tmp_path, "--strategy", "multiworker", "--set", "width=8",
                                    "--epochs", "2", "--run-id", "mw", "--wandb", "disabled",
                                    env=env, name=f"worker{index}"))

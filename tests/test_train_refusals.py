@@ -15,6 +15,7 @@ import pytest
 
 from eqzoo import datasets
 from eqzoo import train
+from eqzoo import zoo
 from tests.test_train import assert_one_line_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -155,7 +156,7 @@ def test_set_name_works(tmp_path):
                                             str(tmp_path)])
     config, _ = train.resolve_config(args)
     assert config["overrides"] == {"name": "my_model"}
-    assert train.zoo.create_model(config["model"], **config["overrides"]).name == "my_model"
+    assert zoo.create_model(config["model"], **config["overrides"]).name == "my_model"
 
 
 # --- out-of-range or malformed environments -------------------------------------------------

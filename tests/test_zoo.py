@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from eqzoo import zoo
-from eqzoo.train import TASK_LOSS_AND_METRICS
 from eqzoo.layers.dense_transpose import DenseTranspose
 from eqzoo.layers.equivariance import assert_equivariant
 from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.zoo import registry
+from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS
 from tests.test_dense_transpose import summary_rows
 
 ALL = zoo.list_models()
