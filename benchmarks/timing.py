@@ -3,7 +3,8 @@
 Machines here are noisy, so variants are timed in rounds, each round timing every variant once,
 and a variant's ratio to its reference is the median of per-round ratios. `compiled_train_step`
 is TensorFlow's own `tf.function` step; `keras_train_step` is `Model.train_on_batch`, on
-whichever Keras backend is active; `interleaved_medians` times any callables.
+whichever Keras backend is active; `interleaved_medians` times any callables; `print_step_table`
+times a set of steps per width and XLA mode and prints the markdown table the scripts share.
 """
 
 import os
@@ -22,7 +23,8 @@ def machine_line():
     backend = keras.backend.backend()
     version = {"tensorflow": tf.__version__}.get(backend) or __import__(backend).__version__
     return (f"Keras {keras.__version__} on {backend} {version}, "
-            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f} at start")
 
 
 def keras_train_step(model, batch, jit=False, seed=0):
@@ -91,6 +93,28 @@ def interleaved_medians(callables, references, rounds, seconds_per_round):
             {k: statistics.median(v) if v else None for k, v in ratios.items()})
 
 
+def print_step_table(sizes, modes, make_steps, rounds, seconds_per_round):
+    """For each width n and XLA mode, times the steps `make_steps(n, jit)` returns (a dict
+    `variant -> ((step, trainable_params, adam_slot_bytes), reference variant or None)`) in
+    interleaved rounds, and prints one markdown row per variant: median step time, median ratio
+    to its reference, parameters, optimizer-slot memory, and the 1-minute load average when the
+    rounds ended (the machine is shared; read ratios measured under load accordingly)."""
+    print("| n | XLA | variant | step ms (median) | ratio to reference | trainable params | "
+          "Adam slots MiB | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        for jit in modes:
+            steps = make_steps(n, jit)
+            medians, ratios = interleaved_medians(
+                {v: s[0][0] for v, s in steps.items()}, {v: s[1] for v, s in steps.items()},
+                rounds, seconds_per_round)
+            load = os.getloadavg()[0]
+            for v, ((_, params, slot_bytes), _) in steps.items():
+                ratio = f"{ratios[v]:.3f}" if ratios[v] is not None else "-"
+                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "
+                      f"| {params:,} | {slot_bytes / 2**20:.2f} | {load:.1f} |", flush=True)
+
+
 def step_benchmark_parser(description, sizes, variants):
     """The command line the training-step scripts share: widths, batch, rounds, variants, XLA."""
     import argparse
@@ -102,5 +126,9 @@ def step_benchmark_parser(description, sizes, variants):
     parser.add_argument("--seconds-per-round", type=float, default=0.4,
                         help="approximate time spent on each variant in each round")
     parser.add_argument("--variants", nargs="+", default=list(variants), choices=list(variants))
-    parser.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--jit", "--xla", dest="jit", choices=["off", "on", "both"],
+                        default="both", help="XLA for TensorFlow steps (jit_compile)")
     return parser
+
+
+XLA_MODES = {"off": [False], "on": [True], "both": [False, True]}
