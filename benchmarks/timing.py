@@ -7,16 +7,35 @@ whichever Keras backend is active; `interleaved_medians` times any callables; `p
 times a set of steps per width and XLA mode and prints the markdown table the scripts share.
 """
 
+import importlib.util
 import os
 import platform
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# --single-thread: one compute thread on every backend, timed by the process's CPU time, which
+# other jobs on a shared machine disturb far less than wall time. XLA reads its flags at import.
+SINGLE_THREAD = "--single-thread" in sys.argv
+if SINGLE_THREAD:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_cpu_multi_thread_eigen=false"
+                               " intra_op_parallelism_threads=1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+clock = time.perf_counter
+if SINGLE_THREAD:
+    clock = time.process_time
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    if importlib.util.find_spec("torch") is not None:  # the backend, or the PyTorch peers
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def machine_line():
@@ -24,7 +43,8 @@ def machine_line():
     version = {"tensorflow": tf.__version__}.get(backend) or __import__(backend).__version__
     return (f"Keras {keras.__version__} on {backend} {version}, "
             f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"load average {os.getloadavg()[0]:.1f} at start")
+            f"load average {os.getloadavg()[0]:.1f} at start"
+            + (", one thread, timed by process CPU time" if SINGLE_THREAD else ""))
 
 
 def keras_train_step(model, batch, jit=False, seed=0):
@@ -70,10 +90,10 @@ def compiled_train_step(model, batch, jit=False, seed=0):
 
 
 def per_call(fn, calls):
-    start = time.perf_counter()
+    start = clock()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls
 
 
 def interleaved_medians(callables, references, rounds, seconds_per_round):
@@ -126,6 +146,9 @@ def step_benchmark_parser(description, sizes, variants):
     parser.add_argument("--seconds-per-round", type=float, default=0.4,
                         help="approximate time spent on each variant in each round")
     parser.add_argument("--variants", nargs="+", default=list(variants), choices=list(variants))
+    parser.add_argument("--single-thread", action="store_true",
+                        help="one compute thread, timed by process CPU time (steadier on a "
+                             "shared machine; read at import of this module)")
     parser.add_argument("--jit", "--xla", dest="jit", choices=["off", "on", "both"],
                         default="both", help="XLA for TensorFlow steps (jit_compile)")
     return parser
