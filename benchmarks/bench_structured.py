@@ -3,7 +3,7 @@
 For each width n and with and without XLA, every variant's full training step (forward, backward,
 Adam update) is timed in interleaved rounds; the table gives the median step time and its ratio to
 the plain variant measured in the same rounds (Dense for one layer, an untied Dense pair for the
-autoencoders), with trainable parameter counts.
+autoencoders), with trainable parameter counts and optimizer-slot memory.
 
     python benchmarks/bench_structured.py                          # n in 128 512 1024, ~10 min
     python benchmarks/bench_structured.py --sizes 128 --rounds 3   # smoke run
@@ -15,9 +15,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from timing import (  # noqa: E402
+    XLA_MODES,
     compiled_train_step,
-    interleaved_medians,
     machine_line,
+    print_step_table,
     step_benchmark_parser,
 )
 
@@ -84,21 +85,15 @@ def main():
 
     print(f"# Structured kernels and tied decoders: training step, batch {args.batch}, float32, "
           f"{args.rounds} rounds (medians)\n\n{machine_line()}\n")
-    print("| n | XLA | variant | step ms (median) | ratio | trainable params |")
-    print("|---|---|---|---|---|---|")
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.xla]
-    for n in args.sizes:
-        for jit in modes:
-            variants = [v for v in args.variants if not (
-                jit and v == "BoundedSpectrumDense" and n > args.max_xla_eigh)]
-            steps = {v: compiled_train_step(VARIANTS[v][0](n), args.batch, jit) for v in variants}
-            medians, ratios = interleaved_medians(
-                {v: s[0] for v, s in steps.items()}, {v: VARIANTS[v][1] for v in steps},
-                args.rounds, args.seconds_per_round)
-            for v in steps:
-                ratio = f"{ratios[v]:.2f}" if ratios[v] is not None else "1"
-                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "
-                      f"| {steps[v][1]:,} |", flush=True)
+
+    def make_steps(n, jit):
+        variants = [v for v in args.variants if not (
+            jit and v == "BoundedSpectrumDense" and n > args.max_xla_eigh)]
+        return {v: (compiled_train_step(VARIANTS[v][0](n), args.batch, jit), VARIANTS[v][1])
+                for v in variants}
+
+    print_step_table(args.sizes, XLA_MODES[args.jit], make_steps, args.rounds,
+                     args.seconds_per_round)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ parametrizations are timed in the same rounds against `torch.nn.Linear`.
 
     python benchmarks/bench_symmetric_dense.py --backend jax --sizes 1024 2048
     python benchmarks/bench_symmetric_dense.py --backend tensorflow --jit both
+    python benchmarks/bench_symmetric_dense.py --backend torch --rounds 15  # peers too
     python benchmarks/bench_symmetric_dense.py --sizes 256 --rounds 3   # smoke run
 """
 
@@ -21,9 +22,10 @@ if "--backend" in sys.argv[:-1]:
     os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
 from timing import (  # noqa: E402
-    interleaved_medians,
+    XLA_MODES,
     keras_train_step,
     machine_line,
+    print_step_table,
     step_benchmark_parser,
 )
 from torch_peers import PEERS, torch_train_step  # noqa: E402
@@ -39,16 +41,15 @@ from eqzoo.layers import packing  # noqa: E402
 class GatherSymmetricDense(SymmetricDense):
     """The straightforward packed layout, for comparison: a flat vector and one `take`."""
 
-    def _stored_shape(self, input_dim, units):
+    def _stored_shape(self, input_dim, *_):
         return (input_dim * (input_dim + 1) // 2,)
 
-    def _build_structure(self, input_dim, units):
-        # Row-major lower triangle: entry (i, j), i >= j, sits at i (i + 1) / 2 + j.
-        i, j = np.indices((input_dim, input_dim))
-        hi, lo = np.maximum(i, j), np.minimum(i, j)
-        self._take = hi * (hi + 1) // 2 + lo
-
     def _assemble(self, stored):
+        if getattr(self, "_take", None) is None:  # built once, on first use
+            # Row-major lower triangle: entry (i, j), i >= j, sits at i (i + 1) / 2 + j.
+            i, j = np.indices((self.input_dim, self.input_dim))
+            hi, lo = np.maximum(i, j), np.minimum(i, j)
+            self._take = hi * (hi + 1) // 2 + lo
         return ops.take(stored, self._take)
 
     def _matmul(self, inputs, stored):
@@ -59,20 +60,21 @@ class GatherSymmetricDense(SymmetricDense):
         return ops.take(ops.reshape(matrix, (-1,)), rows * self.input_dim + cols)
 
 
-class GatherFormulationSymmetricDense(SymmetricDense):
-    """The packed layout (same variable), with `x @ W` by `packing.symmetric_matmul_gather`."""
+class AssembledSymmetricDense(SymmetricDense):
+    """The packed layout (same variable), with the earlier formulation: W assembled in full."""
 
     def _matmul(self, inputs, stored):
-        return packing.symmetric_matmul_gather(inputs, stored, self.input_dim)
+        return packing.symmetric_matmul_assembled(inputs, stored, self.input_dim)
 
 
 VARIANTS = {
     "Dense": lambda n: keras.layers.Dense(n),
     "packed": lambda n: SymmetricDense(parametrization="packed"),
-    "packed, gather formulation": lambda n: GatherFormulationSymmetricDense(),
+    "packed, W assembled (before)": lambda n: AssembledSymmetricDense(),
     "triangular": lambda n: SymmetricDense(parametrization="triangular"),
     "average": lambda n: SymmetricDense(parametrization="average"),
-    "Dense+SymmetricConstraint": lambda n: keras.layers.Dense(n, kernel_constraint=SymmetricConstraint()),
+    "Dense+SymmetricConstraint": lambda n: keras.layers.Dense(
+        n, kernel_constraint=SymmetricConstraint()),
     "gather (flat take)": lambda n: GatherSymmetricDense(),
 }
 
@@ -81,37 +83,27 @@ def main():
     parser = step_benchmark_parser(__doc__.splitlines()[0], [1024, 2048], VARIANTS)
     parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
                         help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
-    parser.add_argument("--jit", choices=["off", "on", "both"], default="both",
-                        help="XLA for the TensorFlow step (JAX always compiles; PyTorch is eager)")
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS),
                         help="PyTorch parametrizations timed in the same rounds, where installed")
     args = parser.parse_args()
     backend = keras.backend.backend()
-    modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
-    if backend != "tensorflow":
-        modes = [backend == "jax"]
+    # --jit is XLA for the TensorFlow step; JAX always compiles, PyTorch runs eagerly.
+    modes = XLA_MODES[args.jit] if backend == "tensorflow" else [backend == "jax"]
     peers = {name: PEERS[name] for name in args.peers if PEERS[name] is not None}
 
     print(f"# SymmetricDense training step on {backend}, batch {args.batch}, float32, "
           f"{args.rounds} rounds (medians)\n\n{machine_line()}\n")
-    print("| n | XLA | variant | step ms (median) | ratio to reference | trainable params | "
-          "Adam slots MiB |")
-    print("|---|---|---|---|---|---|---|")
-    for n in args.sizes:
-        for jit in modes:
-            steps = {v: keras_train_step(keras.Sequential([keras.Input((n,)), VARIANTS[v](n)]),
-                                         args.batch, jit) for v in args.variants}
-            references = {v: "Dense" for v in steps}
-            for name, make in peers.items():
-                steps[name] = torch_train_step(make(n), n, args.batch)
-                references[name] = "torch Linear"
-            medians, ratios = interleaved_medians(
-                {v: s[0] for v, s in steps.items()}, references, args.rounds,
-                args.seconds_per_round)
-            for v, (_, params, slot_bytes) in steps.items():
-                ratio = f"{ratios[v]:.3f}" if ratios[v] is not None else "-"
-                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "
-                      f"| {params:,} | {slot_bytes / 2**20:.2f} |", flush=True)
+
+    def make_steps(n, jit):
+        steps = {v: (keras_train_step(keras.Sequential([keras.Input((n,)), VARIANTS[v](n)]),
+                                      args.batch, jit), None if v == "Dense" else "Dense")
+                 for v in args.variants}
+        for name, make in peers.items():
+            reference = None if name == "torch Linear" else "torch Linear"
+            steps[name] = (torch_train_step(make(n), n, args.batch), reference)
+        return steps
+
+    print_step_table(args.sizes, modes, make_steps, args.rounds, args.seconds_per_round)
 
 
 if __name__ == "__main__":

@@ -3,26 +3,48 @@
 Machines here are noisy, so variants are timed in rounds, each round timing every variant once,
 and a variant's ratio to its reference is the median of per-round ratios. `compiled_train_step`
 is TensorFlow's own `tf.function` step; `keras_train_step` is `Model.train_on_batch`, on
-whichever Keras backend is active; `interleaved_medians` times any callables.
+whichever Keras backend is active; `interleaved_medians` times any callables; `print_step_table`
+times a set of steps per width and XLA mode and prints the markdown table the scripts share.
 """
 
+import importlib.util
 import os
 import platform
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# --single-thread: one compute thread on every backend, timed by the process's CPU time, which
+# other jobs on a shared machine disturb far less than wall time. XLA reads its flags at import.
+SINGLE_THREAD = "--single-thread" in sys.argv
+if SINGLE_THREAD:
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_cpu_multi_thread_eigen=false"
+                               " intra_op_parallelism_threads=1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+clock = time.perf_counter
+if SINGLE_THREAD:
+    clock = time.process_time
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    if importlib.util.find_spec("torch") is not None:  # the backend, or the PyTorch peers
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def machine_line():
     backend = keras.backend.backend()
     version = {"tensorflow": tf.__version__}.get(backend) or __import__(backend).__version__
     return (f"Keras {keras.__version__} on {backend} {version}, "
-            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"load average {os.getloadavg()[0]:.1f} at start"
+            + (", one thread, timed by process CPU time" if SINGLE_THREAD else ""))
 
 
 def keras_train_step(model, batch, jit=False, seed=0):
@@ -68,10 +90,10 @@ def compiled_train_step(model, batch, jit=False, seed=0):
 
 
 def per_call(fn, calls):
-    start = time.perf_counter()
+    start = clock()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - start) / calls
+    return (clock() - start) / calls
 
 
 def interleaved_medians(callables, references, rounds, seconds_per_round):
@@ -91,6 +113,28 @@ def interleaved_medians(callables, references, rounds, seconds_per_round):
             {k: statistics.median(v) if v else None for k, v in ratios.items()})
 
 
+def print_step_table(sizes, modes, make_steps, rounds, seconds_per_round):
+    """For each width n and XLA mode, times the steps `make_steps(n, jit)` returns (a dict
+    `variant -> ((step, trainable_params, adam_slot_bytes), reference variant or None)`) in
+    interleaved rounds, and prints one markdown row per variant: median step time, median ratio
+    to its reference, parameters, optimizer-slot memory, and the 1-minute load average when the
+    rounds ended (the machine is shared; read ratios measured under load accordingly)."""
+    print("| n | XLA | variant | step ms (median) | ratio to reference | trainable params | "
+          "Adam slots MiB | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        for jit in modes:
+            steps = make_steps(n, jit)
+            medians, ratios = interleaved_medians(
+                {v: s[0][0] for v, s in steps.items()}, {v: s[1] for v, s in steps.items()},
+                rounds, seconds_per_round)
+            load = os.getloadavg()[0]
+            for v, ((_, params, slot_bytes), _) in steps.items():
+                ratio = f"{ratios[v]:.3f}" if ratios[v] is not None else "-"
+                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "
+                      f"| {params:,} | {slot_bytes / 2**20:.2f} | {load:.1f} |", flush=True)
+
+
 def step_benchmark_parser(description, sizes, variants):
     """The command line the training-step scripts share: widths, batch, rounds, variants, XLA."""
     import argparse
@@ -102,5 +146,12 @@ def step_benchmark_parser(description, sizes, variants):
     parser.add_argument("--seconds-per-round", type=float, default=0.4,
                         help="approximate time spent on each variant in each round")
     parser.add_argument("--variants", nargs="+", default=list(variants), choices=list(variants))
-    parser.add_argument("--xla", choices=["off", "on", "both"], default="both")
+    parser.add_argument("--single-thread", action="store_true",
+                        help="one compute thread, timed by process CPU time (steadier on a "
+                             "shared machine; read at import of this module)")
+    parser.add_argument("--jit", "--xla", dest="jit", choices=["off", "on", "both"],
+                        default="both", help="XLA for TensorFlow steps (jit_compile)")
     return parser
+
+
+XLA_MODES = {"off": [False], "on": [True], "both": [False, True]}

@@ -14,13 +14,17 @@ Its gradient is the same kind of copies, where a gather from a flat vector would
 Every off-diagonal pair of W is a copy of one stored value, so W is bitwise symmetric.
 
 `symmetric_matmul(x, stored, n)` is `x @ unpack_symmetric(stored, n)` with a hand-written
-gradient. Automatic differentiation of the assembly would pad each slice's gradient back to the
-full stored shape and add the pads up; instead the kernel gradient `G = x^T dy` is symmetrised
-once and cut into the packed layout, and the input gradient reuses the assembled W.
+gradient, computed by blocks so that W is never assembled: the off-diagonal block is a slice of
+the stored array and enters its matmuls where it lies, the diagonal blocks are split again, and
+the kernel gradient is read straight into the packed layout (`symmetric_matmul_blocks`; on
+PyTorch a native autograd function doing the same). Only small leaf blocks are ever transposed.
+`symmetric_matmul_assembled` is the earlier formulation (assemble W, fold `G + G^T`), kept as
+the reference the blocks are tested and measured against.
 """
 
 import functools
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -153,7 +157,143 @@ def _diagonal_scale(n):
 
 
 def symmetric_matmul(x, stored, n):
-    """`x @ W` for the symmetric W packed in `stored`, with a gradient that avoids the pads."""
+    """`x @ W` for the symmetric W packed in `stored`, with its gradients: by blocks, never
+    assembling W (`symmetric_matmul_blocks`); on PyTorch the same blocks as a native
+    `torch.autograd.Function` (`layers/_symmetric_matmul_torch.py`)."""
+    levels = split_levels(n)
+    if keras.backend.backend() == "torch":
+        from eqzoo.layers import _symmetric_matmul_torch
+
+        stored = ops.reshape(stored, packed_shape(n))  # a tensor read of the variable
+        return _symmetric_matmul_torch.symmetric_matmul(ops.convert_to_tensor(x), stored, n,
+                                                        levels)
+    return symmetric_matmul_blocks(x, stored, n, levels)
+
+
+# The largest diagonal block `symmetric_matmul` multiplies whole, per backend (measured in
+# benchmarks/symmetric_dense.md): a smaller block means more, smaller matmuls; a larger one, a
+# transpose that leaves the cache.
+LEAF_SIZE = {"torch": 256}
+DEFAULT_LEAF_SIZE = 512
+
+
+def split_levels(n, leaf=None):
+    """How often `symmetric_matmul` halves W's diagonal blocks: until they are at most `leaf`
+    (default: `LEAF_SIZE` of the active backend) wide."""
+    if leaf is None:
+        leaf = LEAF_SIZE.get(keras.backend.backend(), DEFAULT_LEAF_SIZE)
+    levels, size = 0, (n + 1) // 2
+    while size > leaf:
+        levels, size = levels + 1, (size + 1) // 2
+    return levels
+
+
+def _mirror(m, lower):
+    """The symmetric matrix whose lower (upper) triangle, diagonal included, is that of m."""
+    mask = lower_mask(m.shape[0])
+    return ops.where(mask if lower else np.logical_not(mask), m, ops.transpose(m))
+
+
+def _sym_mul(v, m, lower, levels):
+    """`v @ S` for the symmetric S held in m's lower (upper) triangle: S's off-diagonal block is
+    multiplied where it lies in m (transposed by the matmul, not copied), its diagonal blocks
+    recursively, `levels` deep, and the leaves assembled by `_mirror`."""
+    size = m.shape[0]
+    if levels == 0 or size < 2:
+        return ops.matmul(v, _mirror(m, lower))
+    p = (size + 1) // 2
+    v1, v2 = v[:, :p], v[:, p:]
+    off = m[p:, :p] if lower else ops.transpose(m[:p, p:])  # S[p:, :p]
+    y1 = ops.add(_sym_mul(v1, m[:p, :p], lower, levels - 1), ops.matmul(v2, off))
+    y2 = ops.add(ops.matmul(v1, ops.transpose(off)), _sym_mul(v2, m[p:, p:], lower, levels - 1))
+    return ops.concatenate([y1, y2], 1)
+
+
+def _sym_fold(a, b, lower, levels):
+    """The lower (upper) triangle of `a^T b + b^T a` with diagonal `diag(a^T b)`, zeros in the
+    other: the gradient of m in `_sym_mul(a, m, lower, levels)` for the upstream gradient b. The
+    off-diagonal block is `a2^T b1 + b2^T a1`, two matmuls and no transpose."""
+    size = a.shape[1]
+    if levels == 0 or size < 2:
+        g = ops.matmul(ops.transpose(a), b)
+        s = ops.add(g, ops.transpose(g))
+        s = ops.where(np.eye(size, dtype=bool), g, s)
+        return ops.tril(s) if lower else ops.triu(s)
+    p = (size + 1) // 2
+    a1, a2, b1, b2 = a[:, :p], a[:, p:], b[:, :p], b[:, p:]
+    s11 = _sym_fold(a1, b1, lower, levels - 1)
+    s22 = _sym_fold(a2, b2, lower, levels - 1)
+    if lower:
+        s21 = ops.add(ops.matmul(ops.transpose(a2), b1), ops.matmul(ops.transpose(b2), a1))
+        return ops.concatenate([ops.pad(s11, [[0, 0], [0, size - p]]),
+                                ops.concatenate([s21, s22], 1)], 0)
+    s12 = ops.add(ops.matmul(ops.transpose(a1), b2), ops.matmul(ops.transpose(b1), a2))
+    return ops.concatenate([ops.concatenate([s11, s12], 1),
+                            ops.pad(s22, [[0, 0], [p, 0]])], 0)
+
+
+def symmetric_matmul_blocks(x, stored, n, levels=None):
+    """`x @ W` for the symmetric W packed in `stored`, never assembling W.
+
+    W = [[W11, W21^T], [W21, W22]] in the packed layout's blocks. The off-diagonal block W21 is
+    a slice of `stored`: `x1 @ W11 + x2 @ W21` and `x1 @ W21^T + x2 @ W22` multiply it where it
+    lies (a transposed operand costs a matmul nothing), so of W only the diagonal blocks are
+    ever formed, and those by the same split, `levels` deep (`split_levels(n)` by default).
+    The gradient is read straight into the packed layout: the W21 part is `x2^T dy1 + dy2^T x1`
+    (two matmuls, no transpose), the triangles of W11 and W22 fold recursively (`_sym_fold`).
+    Only leaf blocks are ever transposed; XLA on CPU transposes a large matrix at several times
+    the cost of a copy, and every backend pays for transposed reads of a matrix beyond cache.
+    Same values as `x @ unpack_symmetric(stored, n)` to float32 rounding (the matmuls sum in
+    blocks), and the same gradients.
+    """
+    if levels is None:
+        levels = split_levels(n)
+    h = (n + 1) // 2
+    shape = packed_shape(n)
+    even = n % 2 == 0
+
+    @ops.custom_gradient
+    def matmul(x2d, stored):
+        if even:
+            m1, m2, w21 = stored[1 : h + 1], stored[:h], stored[h + 1 :]
+        else:
+            m1, m2, w21 = stored[:h], stored[: h - 1, 1:], stored[h:]
+
+        def apply(v):  # v @ W
+            v1, v2 = v[:, :h], v[:, h:]
+            y1 = ops.add(_sym_mul(v1, m1, True, levels), ops.matmul(v2, w21))
+            y2 = ops.add(ops.matmul(v1, ops.transpose(w21)), _sym_mul(v2, m2, False, levels))
+            return ops.concatenate([y1, y2], 1)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            x1, x2 = x2d[:, :h], x2d[:, h:]
+            d1, d2 = upstream[:, :h], upstream[:, h:]
+            lower = _sym_fold(x1, d1, True, levels)  # W11's triangle
+            upper = _sym_fold(x2, d2, False, levels)  # W22's, as m2 holds it
+            s21 = ops.add(ops.matmul(ops.transpose(x2), d1), ops.matmul(ops.transpose(d2), x1))
+            if even:
+                # T[r, c] is W11[r - 1, c] below T's diagonal and W22[r, c] on and above it.
+                t = ops.add(ops.pad(lower, [[1, 0], [0, 0]]), ops.pad(upper, [[0, 1], [0, 0]]))
+            else:
+                # T[r, c] is W11[r, c] on and below T's diagonal and W22[r, c - 1] above it.
+                t = ops.add(lower, ops.pad(upper, [[0, 1], [1, 0]]))
+            return apply(upstream), ops.concatenate([t, s21], 0)
+
+        return apply(x2d), grad
+
+    batch_shape = ops.shape(x)[:-1]
+    # A tensor read of the variable (a same-shape reshape copies nothing), not the variable: the
+    # gradient then reaches the variable through that read, on every backend and in eager mode.
+    y = matmul(ops.reshape(x, (-1, n)), ops.reshape(stored, shape))
+    return ops.reshape(y, (*batch_shape, n))
+
+
+def symmetric_matmul_assembled(x, stored, n):
+    """`x @ unpack_symmetric(stored, n)` with a hand-written gradient: W assembled in full, the
+    kernel gradient `G = x^T dy` symmetrised once and cut into the packed layout. The default
+    formulation before `symmetric_matmul_blocks`; kept as the reference it is measured against."""
 
     @ops.custom_gradient
     def matmul(x2d, stored):
@@ -168,48 +308,5 @@ def symmetric_matmul(x, stored, n):
         return ops.matmul(x2d, w), grad
 
     batch_shape = ops.shape(x)[:-1]
-    # A tensor read of the variable (a same-shape reshape copies nothing), not the variable: the
-    # gradient then reaches the variable through that read, on every backend and in eager mode.
     y = matmul(ops.reshape(x, (-1, n)), ops.reshape(stored, packed_shape(n)))
-    return ops.reshape(y, (*batch_shape, n))
-
-
-@functools.lru_cache(maxsize=None)
-def _gather_indices(n):
-    """`(full, packed, scale)`: W.flat = stored.flat[full]; the packed gradient is
-    `(G + G^T).flat[packed] * scale` (scale 1/2 where an entry is a diagonal of W)."""
-    rows, cols = packed_index(n)
-    position = np.arange(rows.size).reshape(rows.shape)
-    full = np.empty((n, n), dtype=np.int32)
-    full[rows, cols] = position
-    full[cols, rows] = position
-    packed = (rows * n + cols).reshape(-1).astype(np.int32)
-    scale = np.where(rows == cols, 0.5, 1.0).astype("float32").reshape(-1)
-    return full.reshape(-1), packed, scale
-
-
-def symmetric_matmul_gather(x, stored, n):
-    """`symmetric_matmul` by gathers: W is one `take` from the packed values with a fixed (n*n,)
-    index, and the packed gradient one `take` from `G + G^T`. Same storage, same values (W and
-    the gradient are copies, so bitwise equal to `symmetric_matmul`'s); a gather suits a
-    compiler that fuses it (XLA), where slices, selects and concatenations cost more."""
-    full, packed, scale = _gather_indices(n)
-    shape = packed_shape(n)
-
-    @ops.custom_gradient
-    def matmul(x2d, stored):
-        w = ops.reshape(ops.take(ops.reshape(stored, (-1,)), full), (n, n))
-
-        def grad(*args, upstream=None):
-            if upstream is None:
-                (upstream,) = args
-            g = ops.matmul(ops.transpose(x2d), upstream)
-            s = ops.reshape(ops.add(g, ops.transpose(g)), (-1,))
-            folded = ops.multiply(ops.take(s, packed), ops.cast(scale, g.dtype))
-            return ops.matmul(upstream, w), ops.reshape(folded, shape)
-
-        return ops.matmul(x2d, w), grad
-
-    batch_shape = ops.shape(x)[:-1]
-    y = matmul(ops.reshape(x, (-1, n)), ops.reshape(stored, shape))
     return ops.reshape(y, (*batch_shape, n))
