@@ -158,9 +158,12 @@ def _diagonal_scale(n):
 
 def symmetric_matmul(x, stored, n):
     """`x @ W` for the symmetric W packed in `stored`, with its gradients: by blocks, never
-    assembling W (`symmetric_matmul_blocks`); on PyTorch the same blocks as a native
+    assembling W (`symmetric_matmul_blocks`), except up to `ASSEMBLED_UP_TO` wide on TensorFlow
+    and JAX, where assembling it (`symmetric_matmul_assembled`) is faster; on PyTorch the same blocks as a native
     `torch.autograd.Function` (`layers/_symmetric_matmul_torch.py`)."""
     levels = split_levels(n)
+    if n <= ASSEMBLED_UP_TO and keras.backend.backend() != "torch":
+        return symmetric_matmul_assembled(x, stored, n)
     if keras.backend.backend() == "torch":
         from eqzoo.layers import _symmetric_matmul_torch
 
@@ -169,6 +172,12 @@ def symmetric_matmul(x, stored, n):
                                                         levels)
     return symmetric_matmul_blocks(x, stored, n, levels)
 
+
+# Up to this width `symmetric_matmul` assembles W on TensorFlow and JAX: fewer, larger ops win
+# there. Single-thread CPU time per train step, ratio to Dense (benchmarks/symmetric_dense.md):
+# TF n=64 1.085x assembled vs 1.103x blocks, n=256 1.104x vs 1.156x, n=512 1.091x vs 1.117x;
+# JAX n=64 0.983x vs 1.073x, n=512 1.168x vs 1.281x; at n=1024 the blocks win (TF 0.97x).
+ASSEMBLED_UP_TO = 512
 
 # The largest diagonal block `symmetric_matmul` multiplies whole, per backend (measured in
 # benchmarks/symmetric_dense.md): a smaller block means more, smaller matmuls; a larger one, a

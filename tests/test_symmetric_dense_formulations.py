@@ -128,6 +128,7 @@ def tiny_leaves(monkeypatch):
     """Leaf blocks of width 2, so `symmetric_matmul` recurses at the sizes tests can afford."""
     monkeypatch.setattr(packing, "DEFAULT_LEAF_SIZE", 2)
     monkeypatch.setattr(packing, "LEAF_SIZE", {})
+    monkeypatch.setattr(packing, "ASSEMBLED_UP_TO", 0)
     assert packing.split_levels(13) == 2
 
 
@@ -217,3 +218,26 @@ def test_each_parametrization_trains_the_same_kernel_from_the_same_start(paramet
     # rtol 1e-5: PyTorch's backend reads numpy float64 inputs through float32.
     np.testing.assert_allclose(gradient, keras.ops.convert_to_numpy(expected), rtol=1e-5,
                                atol=1e-5)
+
+
+
+@pytest.mark.parametrize("threshold, expected", [(13, "assembled"), (12, "blocks")])
+def test_default_assembles_w_up_to_the_threshold_and_splits_above(monkeypatch, threshold,
+                                                                   expected):
+    monkeypatch.setattr(packing, "DEFAULT_LEAF_SIZE", 2)
+    monkeypatch.setattr(packing, "LEAF_SIZE", {})
+    monkeypatch.setattr(packing, "ASSEMBLED_UP_TO", threshold)
+    stored, x, _ = _problem(13)
+    levels = packing.split_levels(13)
+    reference = {
+        "assembled": packing.symmetric_matmul_assembled(x, stored, 13),
+        "blocks": packing.symmetric_matmul_blocks(x, stored, 13, levels),
+    }
+    if keras.backend.backend() == "torch":  # PyTorch always takes its native blocks function
+        expected = "torch"
+        reference["torch"] = _torch_native(levels)(x, stored, 13)
+    reference = {k: keras.ops.convert_to_numpy(v) for k, v in reference.items()}
+    # The formulations sum in different orders, so bitwise equality tells which one ran.
+    assert not np.array_equal(reference["assembled"], reference["blocks"])
+    default = keras.ops.convert_to_numpy(packing.symmetric_matmul(x, stored, 13))
+    np.testing.assert_array_equal(default, reference[expected])
