@@ -203,7 +203,11 @@ class Interrupts:
         if not self.deferred or self.count > 1:
             raise KeyboardInterrupt
         # os.write, not print: the handler may run in the middle of a print to stderr.
-        os.write(sys.stderr.fileno(), b"\ntrain.py: Ctrl-C: stopping at the next batch and "
+        try:
+            fd = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # a notebook's or a test's stderr object
+            fd = 2
+        os.write(fd, b"\ntrain.py: Ctrl-C: stopping at the next batch and "
                  b"saving (press it again to stop at once).\n")
 
     def check(self):
@@ -924,8 +928,6 @@ def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strate
         keras.callbacks.CSVLogger(history_path, append=True),
         # After the history row: a kill between the two repeats an epoch rather than losing one.
         backup,
-        # After the backup: an epoch that ends is backed up before a Ctrl-C stops the run.
-        checkpoints.StopOnInterrupt(interrupts),
         checkpoints.BestModelCheckpoint(os.path.join(folder, "best.keras"),
                                         initial_value_threshold=best_val_loss(history_path)),
     ]
@@ -937,6 +939,9 @@ def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strate
             callbacks.append(wandb_epoch_logger())
         except Exception as error:
             warn(f"W&B's Keras logger failed ({first_line(error)}); training goes on without it.")
+    # Last: an epoch that ends is backed up, checkpointed if best and logged to W&B before a
+    # Ctrl-C stops the run.
+    callbacks.append(checkpoints.StopOnInterrupt(interrupts))
     started = time.perf_counter()
     losses = []
     if not fitted:

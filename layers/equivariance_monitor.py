@@ -23,7 +23,8 @@ class EquivarianceMonitor(keras.callbacks.Callback):
     cast to float64, and the differences are taken in float64: the number is the architecture's
     error at the current weights, not float32 rounding. If the model cannot be rebuilt in float64
     (a layer that refuses the policy), the model itself runs in its own precision and only the
-    differences are float64; `precision` then says "float32 model, float64 differences".
+    differences are float64; `precision` then says "float32 model, float64 differences". So it
+    does on JAX and PyTorch, where Keras does not compute float64 throughout (see `float64_copy`).
 
     Args:
         rep_in, rep_out: the `Representation`s (or `get_config()` dicts) of input and output.
@@ -72,7 +73,14 @@ def metric_name(group):
 
 def float64_copy(model):
     """A new model with `model`'s architecture and every dtype policy float64 (weights not
-    copied); None when the model cannot be rebuilt that way."""
+    copied); None when the model cannot be rebuilt that way, or the backend is not TensorFlow.
+
+    Keras computes float64 throughout on TensorFlow only: on JAX and PyTorch its type promotion
+    maps float64 to float32 (PyTorch's matmul, JAX's tanh and sin; JAX without x64 has no float64
+    at all), so a float64 copy there would round to float32 while claiming float64.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
     try:
         config = _as_float64(keras.saving.serialize_keras_object(model))
         copy = keras.saving.deserialize_keras_object(config)

@@ -35,6 +35,11 @@ def packed_shape(n):
     return (n + 1, h) if n % 2 == 0 else (n, h)
 
 
+# The index arrays and masks below are cached but not marked read-only (`setflags`): under
+# `jit_compile=True` on PyTorch, torch.compile traces through `lru_cache` into their numpy code,
+# and its numpy emulation has no `setflags` (every packed layer failed to train there).
+
+
 @functools.lru_cache(maxsize=None)
 def packed_index(n):
     """`(rows, cols)` int arrays of `packed_shape(n)`: `stored[a, b] == W[rows[a, b], cols[a, b]]`.
@@ -55,8 +60,6 @@ def packed_index(n):
     for i in range(n - h):
         rows[t_rows + i, :] = h + i  # W21
         cols[t_rows + i, :] = np.arange(h)
-    rows.setflags(write=False)
-    cols.setflags(write=False)
     return rows, cols
 
 
@@ -64,7 +67,6 @@ def packed_index(n):
 def lower_mask(n):
     """Boolean (n, n) mask of the lower triangle, diagonal included."""
     mask = np.tril(np.ones((n, n), dtype=bool))
-    mask.setflags(write=False)
     return mask
 
 
@@ -141,7 +143,6 @@ def _strict_t_mask(n):
     h = (n + 1) // 2
     rows = h + 1 if n % 2 == 0 else h
     mask = np.tril(np.ones((rows, h), dtype=bool), -1 if n % 2 == 0 else 0)
-    mask.setflags(write=False)
     return mask
 
 
@@ -152,7 +153,6 @@ def _diagonal_scale(n):
     h = (n + 1) // 2
     t_rows = h + 1 if n % 2 == 0 else h
     scale = np.where(rows[:t_rows] == cols[:t_rows], 0.5, 1.0).astype("float32")
-    scale.setflags(write=False)
     return scale
 
 

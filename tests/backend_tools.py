@@ -1,4 +1,5 @@
-"""Backend-agnostic helpers for tests: gradients w.r.t. Keras variables, and traced calls.
+"""Backend-agnostic helpers for tests: numpy reads, gradients w.r.t. Keras variables, and traced
+calls.
 
 Each Keras backend differentiates its own way (TensorFlow tapes, `jax.grad` over stateless
 calls, PyTorch autograd); these helpers hide the difference so one test runs on all three.
@@ -6,6 +7,27 @@ calls, PyTorch autograd); these helpers hide the difference so one test runs on 
 
 import keras
 import numpy as np
+
+# Keras computes float64 throughout on TensorFlow only: on JAX and PyTorch its type promotion
+# (`keras.backend.result_type`) maps float64 to float32, so some ops of a float64 layer round to
+# float32 (JAX's sin, tanh, cosh; PyTorch's matmul and tensordot). Checks in float64 there use
+# float32's tolerance (and gradient checks run in float32: see tests/layer_checks.py).
+FLOAT64_EXACT = keras.backend.backend() == "tensorflow"
+
+
+def float64_tol(tol):
+    """A tolerance `tol` where Keras computes in float64; float32's 1e-5 at least elsewhere."""
+    return tol if FLOAT64_EXACT else max(tol, 1e-5)
+
+
+def to_numpy(x, dtype=None):
+    """A tensor, Keras variable or array-like as a numpy array (optionally cast to `dtype`).
+
+    `np.asarray` refuses a PyTorch tensor that requires grad (every layer output whose weights
+    are trainable); `keras.ops.convert_to_numpy` detaches it first, on every backend.
+    """
+    value = keras.ops.convert_to_numpy(x)
+    return value if dtype is None else value.astype(dtype)
 
 
 def variable_gradients(loss, variables):

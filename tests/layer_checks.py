@@ -20,7 +20,7 @@ import numpy as np
 
 from eqzoo.layers.equivariance import assert_equivariant
 from eqzoo.layers.equivariant_dense import EquivariantDense
-from tests.backend_tools import traced, variable_gradients
+from tests.backend_tools import FLOAT64_EXACT, to_numpy, traced, variable_gradients
 
 BATCH = 3
 
@@ -41,7 +41,7 @@ def run_layer_checks(
     x = np.random.default_rng(seed).normal(size=(BATCH,) + input_shape).astype("float32")
 
     layer = make_layer()
-    y = np.asarray(layer(x))
+    y = to_numpy(layer(x))
     assert layer.built
     if expected_output_shape is not None:
         assert y.shape == (BATCH,) + tuple(expected_output_shape), y.shape
@@ -71,23 +71,23 @@ def _check_config_round_trip(layer, x, y):
     assert clone.get_config() == config, "get_config does not survive from_config"
     clone(x)
     clone.set_weights(layer.get_weights())
-    np.testing.assert_array_equal(np.asarray(clone(x)), y)
+    np.testing.assert_array_equal(to_numpy(clone(x)), y)
 
 
 def _check_saved_round_trips(model, make_layer, input_shape, x):
-    expected = np.asarray(model(x))
+    expected = to_numpy(model(x))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         model.save(path)
         loaded = keras.saving.load_model(path)
-        np.testing.assert_array_equal(np.asarray(loaded(x)), expected)
+        np.testing.assert_array_equal(to_numpy(loaded(x)), expected)
         assert type(loaded.layers[0]) is type(model.layers[0])
 
         weights_path = os.path.join(tmp, "model.weights.h5")
         model.save_weights(weights_path)
         fresh = keras.Sequential([keras.Input(input_shape), make_layer()])
         fresh.load_weights(weights_path)
-        np.testing.assert_array_equal(np.asarray(fresh(x)), expected)
+        np.testing.assert_array_equal(to_numpy(fresh(x)), expected)
 
 
 def _check_traced(model, x, y, check_jit):
@@ -99,7 +99,7 @@ def _check_traced(model, x, y, check_jit):
 def _check_fit_step(make_layer, input_shape, x):
     model = keras.Sequential([keras.Input(input_shape), make_layer()])
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-    target = np.random.default_rng(1).normal(size=np.asarray(model(x)).shape).astype("float32")
+    target = np.random.default_rng(1).normal(size=to_numpy(model(x)).shape).astype("float32")
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     history = model.fit(x, target, batch_size=BATCH, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -116,7 +116,7 @@ def _check_mixed_bfloat16(make_layer, x):
         assert keras.backend.standardize_dtype(y.dtype) == "bfloat16", y.dtype
         for v in layer.weights:
             assert keras.backend.standardize_dtype(v.dtype) == "float32", (v.path, v.dtype)
-        assert np.all(np.isfinite(np.asarray(keras.ops.cast(y, "float32"))))
+        assert np.all(np.isfinite(to_numpy(keras.ops.cast(y, "float32"))))
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
@@ -135,28 +135,52 @@ def assert_bitwise_symmetric(matrix):
     assert np.array_equal(matrix, matrix.T), f"max |W - W^T| = {np.abs(matrix - matrix.T).max()}"
 
 
-def assert_gradient_matches_finite_differences(layer, x, variable=None, eps=1e-6, rtol=1e-6,
-                                               atol=1e-8, seed=0):
+# Finite differences want float64, which Keras computes throughout on TensorFlow only (see
+# FLOAT64_EXACT in tests/backend_tools.py): elsewhere a 1e-6 step would measure float32 rounding,
+# not the slope. There the checks run in float32, with a step and tolerance for it:
+# central differences with step h err by h^2 |f'''| / 6 (about 1e-4 here at h = 1e-2) plus the
+# float32 rounding of the loss over 2h (about 1e-7 |f| / 2h, under 1e-4 for these tiny losses);
+# a wrong gradient (a dropped or doubled term) is off by O(1).
+GRADIENT_DTYPE = "float64" if FLOAT64_EXACT else "float32"
+FINITE_DIFFERENCES = {  # dtype: (step, rtol, atol)
+    "float64": (1e-6, 1e-6, 1e-8),
+    "float32": (1e-2, 1e-3, 2e-3),
+}
+
+
+def assert_gradients_match_finite_differences(loss, variables, tolerances=None):
+    """The backend's gradients of the scalar `loss()` w.r.t. `variables` equal central finite
+    differences, with (step, rtol, atol) from FINITE_DIFFERENCES for the variables' dtype unless
+    `tolerances` are given. Returns the gradients, as numpy."""
+    gradients = variable_gradients(loss, variables)
+    for variable, gradient in zip(variables, gradients):
+        dtype = keras.backend.standardize_dtype(variable.dtype)
+        step, rtol, atol = tolerances or FINITE_DIFFERENCES[dtype]
+        stored = keras.ops.convert_to_numpy(variable)
+        numeric = np.zeros(stored.shape, "float64")
+        for index in np.ndindex(stored.shape):
+            for sign in (1, -1):
+                shifted = stored.copy()
+                shifted[index] += sign * step
+                variable.assign(shifted)
+                numeric[index] += sign * float(loss()) / (2 * step)
+        variable.assign(stored)
+        np.testing.assert_allclose(gradient, numeric, rtol=rtol, atol=atol, err_msg=variable.path)
+    return gradients
+
+
+def assert_gradient_matches_finite_differences(layer, x, variable=None, tolerances=None, seed=0):
     """The backend's gradient w.r.t. `variable` (default: the layer's stored kernel) equals central
-    finite differences of `sum(sin(layer(x)) * r)` for a fixed random r. Use float64 layers."""
+    finite differences of `sum(sin(layer(x)) * r)` for a fixed random r. Build the layer with
+    `dtype=GRADIENT_DTYPE`."""
     variable = layer.stored_kernel if variable is None else variable
     x = np.asarray(x)
-    weight = np.random.default_rng(seed).normal(size=np.shape(layer(x)))
+    weight = np.random.default_rng(seed).normal(size=np.shape(to_numpy(layer(x))))
 
     def loss():
-        return keras.ops.sum(keras.ops.sin(layer(x)) * weight)
+        return keras.ops.sum(keras.ops.multiply(keras.ops.sin(layer(x)), weight))
 
-    (gradient,) = variable_gradients(loss, [variable])
-    stored = keras.ops.convert_to_numpy(variable)
-    numeric = np.zeros_like(stored)
-    for index in np.ndindex(stored.shape):
-        for sign in (1, -1):
-            shifted = stored.copy()
-            shifted[index] += sign * eps
-            variable.assign(shifted)
-            numeric[index] += sign * float(loss()) / (2 * eps)
-    variable.assign(stored)
-    np.testing.assert_allclose(gradient, numeric, rtol=rtol, atol=atol)
+    (gradient,) = assert_gradients_match_finite_differences(loss, [variable], tolerances)
     return gradient
 
 

@@ -11,6 +11,7 @@ from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import CyclicGroup, DihedralGroup, FiniteGroup, SymmetricGroup
 from eqzoo.layers.representations import DefiningRep, TrivialRep
+from tests.backend_tools import to_numpy
 
 C4_ROTATIONS = FiniteGroup([[[0.0, -1.0], [1.0, 0.0]]], name="C4Rotations")
 
@@ -44,7 +45,7 @@ def test_non_equivariant_dense_fails_with_the_worst_permutation():
     g = np.eye(4)[json.loads(worst.group(1))]
     error = float(re.search(r"\| = ([\d.e+-]+) >", message).group(1))
     x = np.random.default_rng(0).normal(size=(4, 4)).astype("float32")
-    own = np.max(np.abs(np.asarray(dense(x @ g.T)) - np.asarray(dense(x)) @ g.T))
+    own = np.max(np.abs(to_numpy(dense(x @ g.T)) - to_numpy(dense(x)) @ g.T))
     assert own == pytest.approx(error, rel=1e-2)
 
 

@@ -12,6 +12,12 @@ from eqzoo.layers import EquivariantDense, equivariance_error
 from eqzoo.layers.equivariance_monitor import EquivarianceMonitor, float64_copy, metric_name
 from eqzoo.layers.groups import CyclicGroup, ImageDihedralGroup, SymmetricGroup
 from eqzoo.layers.representations import DefiningRep
+from tests.backend_tools import FLOAT64_EXACT, to_numpy
+
+# Where Keras computes float64 throughout (TensorFlow) the monitor measures a float64 copy and
+# sees past float32 rounding; elsewhere it measures the float32 model, whose rounding is ~1e-7
+# per unit of output (a few 1e-6 for the image preset's logits).
+EXACT_BELOW = 1e-13 if FLOAT64_EXACT else 1e-5
 
 REP = DefiningRep(CyclicGroup(6))
 
@@ -37,11 +43,14 @@ def monitored(model, inputs):
     return monitor
 
 
-def test_errors_are_measured_in_float64():
+def test_errors_are_measured_in_float64_where_keras_computes_it():
     x = np.random.default_rng(1).normal(size=(8, 6)).astype("float32")
     exact = monitored(signal_model(), x)
+    assert exact.measure()["equivariance/CyclicGroup_6"] < EXACT_BELOW
+    if not FLOAT64_EXACT:  # says so, rather than claim float64
+        assert exact.precision == "float32 model, float64 differences"
+        return
     assert exact.precision == "float64"
-    assert exact.measure()["equivariance/CyclicGroup_6"] < 1e-13  # float32 rounding: ~1e-7
     assert equivariance_error(signal_model(), REP.group, REP, REP, inputs=x) > 1e-9
     # A 1e-9 breach of equivariance is seen for what it is, well above float64 rounding.
     leaky = monitored(signal_model(leak=1e-9), x).measure()["equivariance/CyclicGroup_6"]
@@ -54,10 +63,13 @@ def test_the_float64_copy_follows_the_trained_weights():
     monitor = monitored(model, x)
     before = monitor.measure()["equivariance/CyclicGroup_6"]
     model.layers[-2].set_weights([np.zeros((6, 6), "float32")])  # training removes the leak
-    assert before > 0.1 and monitor.measure()["equivariance/CyclicGroup_6"] < 1e-13
+    assert before > 0.1 and monitor.measure()["equivariance/CyclicGroup_6"] < EXACT_BELOW
     copy = float64_copy(model)
+    if not FLOAT64_EXACT:
+        assert copy is None
+        return
     assert {w.dtype for w in copy.weights} == {"float64"}
-    np.testing.assert_allclose(np.asarray(copy(x.astype("float64"))), np.asarray(model(x)),
+    np.testing.assert_allclose(to_numpy(copy(x.astype("float64"))), to_numpy(model(x)),
                                atol=1e-5)
 
 
@@ -84,8 +96,8 @@ def test_an_equivariant_preset_logs_its_error_every_epoch(tmp_path, monkeypatch)
     key = "equivariance/ImageDihedralGroup_8_8"
     with open(tmp_path / "d4" / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2 and all(0 <= float(row[key]) < 1e-12 for row in rows)
+    assert len(rows) == 2 and all(0 <= float(row[key]) < EXACT_BELOW for row in rows)
     with open(tmp_path / "d4" / "metrics.json") as f:
-        assert 0 <= json.load(f)[key] < 1e-12
+        assert 0 <= json.load(f)[key] < EXACT_BELOW
     epochs = [entry for entry in logged if key in entry]
     assert [entry["epoch"] for entry in epochs] == [1, 2]

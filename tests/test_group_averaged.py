@@ -9,6 +9,7 @@ import pytest
 from eqzoo.layers import EquivariantDense, GroupAveraged, assert_equivariant, equivariance_error
 from eqzoo.layers.groups import CyclicGroup, FiniteGroup, ImageDihedralGroup, SymmetricGroup
 from eqzoo.layers.representations import DefiningRep, ImageRep, TrivialRep
+from tests.backend_tools import to_numpy
 from tests.layer_checks import run_layer_checks
 
 IMAGES = ImageDihedralGroup(4, 4)
@@ -50,7 +51,7 @@ def test_the_average_of_one_coordinate_over_shifts_is_the_mean():
     pick_first.set_weights([np.array([[1.0], [0.0], [0.0], [0.0]], "float32")])
     averaged = GroupAveraged(pick_first, group, DefiningRep(group), TrivialRep(group))
     x = np.array([[1.0, 2.0, 3.0, 10.0], [0.0, 0.0, 4.0, 0.0]], "float32")
-    np.testing.assert_allclose(np.asarray(averaged(x)), [[4.0], [1.0]], rtol=1e-6)
+    np.testing.assert_allclose(to_numpy(averaged(x)), [[4.0], [1.0]], rtol=1e-6)
 
 
 def test_an_equivariant_model_is_left_unchanged():
@@ -59,7 +60,7 @@ def test_an_equivariant_model_is_left_unchanged():
                               EquivariantDense(rep, rep)])
     x = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
     averaged = GroupAveraged(model, rep.group, rep, rep)
-    np.testing.assert_allclose(np.asarray(averaged(x)), np.asarray(model(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(averaged(x)), to_numpy(model(x)), atol=1e-6)
 
 
 def test_wrapping_a_trained_model_keeps_its_weights_and_saves(tmp_path):
@@ -76,7 +77,7 @@ def test_wrapping_a_trained_model_keeps_its_weights_and_saves(tmp_path):
     path = os.path.join(tmp_path, "averaged.keras")
     wrapper.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(wrapper(x)))
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(wrapper(x)))
     inner = loaded.layers[0]
     assert isinstance(inner, GroupAveraged) and isinstance(inner.layer, keras.Sequential)
     assert inner.rep_in == rep_in and inner.rep_out == rep_out and inner.group == IMAGES
@@ -112,8 +113,8 @@ def test_large_groups_are_sampled_and_then_approximate(tmp_path):
     path = os.path.join(tmp_path, "sampled.keras")
     wrapper.save(path)
     x = np.random.default_rng(0).normal(size=(3, 9)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(keras.saving.load_model(path)(x)),
-                                  np.asarray(wrapper(x)))
+    np.testing.assert_array_equal(to_numpy(keras.saving.load_model(path)(x)),
+                                  to_numpy(wrapper(x)))
 
 
 @pytest.mark.parametrize("make, message", [

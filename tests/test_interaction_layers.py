@@ -7,6 +7,7 @@ import pytest
 from eqzoo.layers.hopfield import HopfieldBlock
 from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.layers.pairwise_interaction import PairwiseInteraction
+from tests.backend_tools import float64_tol, to_numpy
 from tests.layer_checks import run_layer_checks
 
 N = 5
@@ -31,10 +32,10 @@ def test_pairwise_computes_w0_plus_linear_plus_quadratic(kwargs):
     layer.build((None, N))
     layer.linear.assign(rng.normal(size=(N, 2)))
     layer.bias.assign(rng.normal(size=2))
-    js = [np.asarray(j) for j in layer.interaction_matrices()]
+    js = [to_numpy(j) for j in layer.interaction_matrices()]
     expected = np.stack([np.einsum("bi,ij,bj->b", x, j, x) for j in js], -1)
-    expected += x @ np.asarray(layer.linear) + np.asarray(layer.bias)
-    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-5)
+    expected += x @ to_numpy(layer.linear) + to_numpy(layer.bias)
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, rtol=1e-5, atol=1e-5)
     if kwargs.get("symmetric", True):
         for j in js:
             assert np.array_equal(j, j.T)
@@ -50,7 +51,7 @@ def test_pairwise_rejects_rank_with_unconstrained_and_bad_units():
 def test_hopfield_layer_checks_and_structure():
     layer = run_layer_checks(lambda: HopfieldBlock(steps=3), (N,), expected_output_shape=(N,),
                              expected_trainable=N * (N - 1) // 2 + N)
-    j = np.asarray(layer.coupling)
+    j = to_numpy(layer.coupling)
     assert np.array_equal(j, j.T) and np.all(np.diag(j) == 0.0)
     run_layer_checks(lambda: HopfieldBlock(steps=2, symmetric=False), (N,),
                      expected_trainable=N * N + N)
@@ -66,10 +67,10 @@ def test_hopfield_energy_never_increases(seed):
     block.coupling_parameters.assign(scale * rng.normal(size=block.coupling_parameters.shape))
     block.bias.assign(scale * rng.normal(size=n))
     x = rng.uniform(-1, 1, size=(64, n))
-    energies = [np.asarray(block.energy(x))]
+    energies = [to_numpy(block.energy(x))]
     for _ in range(40):
-        x = np.asarray(block(x))
-        energies.append(np.asarray(block.energy(x)))
+        x = to_numpy(block(x))
+        energies.append(to_numpy(block.energy(x)))
     energies = np.stack(energies)
     increase = np.diff(energies, axis=0)
     assert np.max(increase) <= 1e-9 * (1 + np.abs(energies).max()), np.max(increase)
@@ -83,9 +84,10 @@ def test_hopfield_energy_matches_formula_and_residuals_are_zero():
     x = rng.uniform(-1, 1, size=(4, N))
     block.build((None, N))
     block.bias.assign(rng.normal(size=N))
-    j, b = np.asarray(block.coupling), np.asarray(block.bias)
-    np.testing.assert_allclose(np.asarray(block.energy(x)),
-                               -0.5 * np.einsum("bi,ij,bj->b", x, j, x) - x @ b, rtol=1e-12)
+    j, b = to_numpy(block.coupling), to_numpy(block.bias)
+    np.testing.assert_allclose(to_numpy(block.energy(x)),
+                               -0.5 * np.einsum("bi,ij,bj->b", x, j, x) - x @ b,
+                               rtol=float64_tol(1e-12))
     model = keras.Sequential([keras.Input((N,)), block])
     assert symmetry_residuals(model) == {block.name: 0.0}
 

@@ -4,7 +4,9 @@ import pytest
 
 from eqzoo.layers import packing
 from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
+from tests.backend_tools import float64_tol, to_numpy
 from tests.layer_checks import (
+    GRADIENT_DTYPE,
     assert_bitwise_symmetric,
     assert_gradient_matches_finite_differences,
     built,
@@ -39,9 +41,9 @@ def test_kernel_is_factor_times_its_transpose_plus_epsilon():
     rows, cols = packing.packed_index(n)
     factor = np.zeros((n, n))
     factor[rows, cols] = stored  # independent of the layer's slicing: the packed index map
-    np.testing.assert_array_equal(np.asarray(layer.factor), factor)
-    np.testing.assert_allclose(np.asarray(layer.kernel), factor @ factor.T + epsilon * np.eye(n),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(to_numpy(layer.factor), factor)
+    np.testing.assert_allclose(to_numpy(layer.kernel), factor @ factor.T + epsilon * np.eye(n),
+                               rtol=float64_tol(1e-12), atol=float64_tol(1e-12))
 
 
 @pytest.mark.parametrize("epsilon", [0.0, 0.1])
@@ -49,7 +51,7 @@ def test_random_kernels_are_bitwise_symmetric_with_spectrum_above_epsilon(epsilo
     for seed in range(12):
         keras.utils.set_random_seed(seed)
         n = 3 + seed % 6
-        kernel = np.asarray(
+        kernel = to_numpy(
             built(PositiveDefiniteDense, n, epsilon=epsilon, kernel_initializer="random_normal").kernel, "float64"
         )
         assert_bitwise_symmetric(kernel)
@@ -63,7 +65,7 @@ def test_training_towards_a_negative_kernel_keeps_the_spectrum_above_epsilon():
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse", jit_compile=True)
     x = np.tile(np.random.default_rng(0).normal(size=(64, n)).astype("float32"), (30, 1))
     model.fit(x, -x, batch_size=64, verbose=0)  # the best unconstrained W would be -I
-    kernel = np.asarray(model.layers[0].kernel)
+    kernel = to_numpy(model.layers[0].kernel)
     assert_bitwise_symmetric(kernel)
     eigenvalues = np.linalg.eigvalsh(kernel.astype("float64"))
     assert eigenvalues.min() >= epsilon - 1e-6
@@ -74,8 +76,8 @@ def test_training_towards_a_negative_kernel_keeps_the_spectrum_above_epsilon():
 def test_initializer_draws_the_factor_from_the_full_shape():
     initializer = keras.initializers.GlorotUniform(seed=4)
     layer = built(PositiveDefiniteDense, 6, kernel_initializer=initializer)
-    draw = np.tril(np.asarray(initializer((6, 6))))  # a seeded initializer repeats its draw
-    np.testing.assert_array_equal(np.asarray(layer.factor), draw)
+    draw = np.tril(to_numpy(initializer((6, 6))))  # a seeded initializer repeats its draw
+    np.testing.assert_array_equal(to_numpy(layer.factor), draw)
 
 
 def test_set_kernel_round_trips_a_definite_and_a_singular_kernel():
@@ -84,14 +86,14 @@ def test_set_kernel_round_trips_a_definite_and_a_singular_kernel():
     a = rng.normal(size=(4, 4))
     definite = a @ a.T + 0.1 * np.eye(4)
     layer.set_kernel(definite)
-    np.testing.assert_allclose(np.asarray(layer.kernel), definite, atol=1e-12)
-    assert np.all(np.diag(np.asarray(layer.factor)) >= 0)  # the Cholesky factor itself
+    np.testing.assert_allclose(to_numpy(layer.kernel), definite, atol=float64_tol(1e-12))
+    assert np.all(np.diag(to_numpy(layer.factor)) >= 0)  # the Cholesky factor itself
 
     layer = built(PositiveDefiniteDense, 4, epsilon=0.0, dtype="float64")
     b = rng.normal(size=(4, 2))
     singular = b @ b.T  # rank 2: Cholesky would fail
     layer.set_kernel(singular)
-    np.testing.assert_allclose(np.asarray(layer.kernel), singular, atol=1e-12)
+    np.testing.assert_allclose(to_numpy(layer.kernel), singular, atol=float64_tol(1e-12))
 
 
 def test_set_kernel_rejects_what_the_layer_cannot_hold():
@@ -111,10 +113,10 @@ def test_invalid_epsilon_is_refused(epsilon):
         PositiveDefiniteDense(epsilon=epsilon)
 
 
-def test_gradient_matches_central_finite_differences_in_float64():
-    layer = PositiveDefiniteDense(epsilon=0.1, activation="tanh", dtype="float64")
+def test_gradient_matches_central_finite_differences():
+    layer = PositiveDefiniteDense(epsilon=0.1, activation="tanh", dtype=GRADIENT_DTYPE)
     layer.build((None, 4))
-    x = np.asarray(np.random.default_rng(2).normal(size=(3, 4)))
+    x = to_numpy(np.random.default_rng(2).normal(size=(3, 4)))
     assert_gradient_matches_finite_differences(layer, x)
 
 
@@ -123,7 +125,7 @@ def test_mixed_bfloat16_assembles_in_float32_and_stays_symmetric():
     layer = PositiveDefiniteDense(epsilon=0.1)
     y = layer(np.ones((2, 5), "float32"))
     assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"
-    kernel = np.asarray(layer.kernel)  # read outside a call: float32, not autocast
+    kernel = to_numpy(layer.kernel)  # read outside a call: float32, not autocast
     assert kernel.dtype == np.float32
     assert_bitwise_symmetric(kernel)
     assert np.linalg.eigvalsh(kernel.astype("float64")).min() >= 0.1 - 1e-6
@@ -132,7 +134,7 @@ def test_mixed_bfloat16_assembles_in_float32_and_stays_symmetric():
 def test_forward_equals_input_times_assembled_kernel_plus_bias():
     layer = PositiveDefiniteDense(epsilon=0.3, bias_initializer="random_normal")
     x = np.random.default_rng(5).normal(size=(2, 3, 6)).astype("float32")
-    y = np.asarray(layer(x))
-    expected = x @ np.asarray(layer.kernel) + np.asarray(layer.bias)
+    y = to_numpy(layer(x))
+    expected = x @ to_numpy(layer.kernel) + to_numpy(layer.bias)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 

@@ -1,11 +1,13 @@
 """train.py on every Keras backend: --backend, strategies refused where they have no equivalent,
-and keras.distribution.DataParallel over two host devices on JAX.
+keras.distribution.DataParallel over two host devices on JAX, and what a run does on TensorFlow
+(the run folder, W&B offline records, Ctrl-C and --resume, the NaN stop, --compare) on this one.
 
-`tests/test_backends.py` runs this module (with test_train.py, which drives train.py's whole
-run in-process) under JAX and PyTorch as well.
+`tests/test_backends.py` runs this module (with test_train.py) under JAX and PyTorch as well.
 """
 
 import json
+import os
+import signal
 
 import keras
 import numpy as np
@@ -15,6 +17,7 @@ from eqzoo import train
 from eqzoo.layers.inspection import symmetric_matrices
 from eqzoo.processes import isolated_environment
 from tests.test_train_processes import Process
+from tests.wandb_records import read_records
 
 BACKEND = keras.backend.backend()
 TINY = ["--set", "width=8", "--epochs", "1", "--wandb", "offline"]
@@ -84,3 +87,93 @@ def test_symmetric_kernels_stay_exact_after_training_on_this_backend(tmp_path):
     kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
     assert kernels and all(np.array_equal(k, k.T) for k in kernels)
     assert json.loads((tmp_path / "s" / "config.json").read_text())["backend"] == BACKEND
+
+
+# --- a run on this backend: folder, W&B, Ctrl-C and resume, compare, NaN ----------------------
+SMALL = ["--set", "width=8", "--epochs", "3", "--dataset-option", "train_size=256"]
+STEPS = 256 // 32
+
+
+def wandb_history(folder, run_id):
+    """The rows a run logged to W&B offline, each as {name: value}, in order. A resumed run
+    writes a second offline folder with the same id (named by start time); `wandb sync` joins
+    them."""
+    paths = sorted((folder / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    return [{item.key or "/".join(item.nested_key): json.loads(item.value_json)
+             for item in record.history.item}
+            for path in paths for record in read_records(path)
+            if record.WhichOneof("record_type") == "history"]
+
+
+def test_interrupted_run_resumes_logs_to_wandb_and_compares_on_this_backend(
+        tmp_path, monkeypatch, capsys):
+    symmetry_and_time = train.symmetry_and_time
+
+    def ctrl_c_after_second_epoch():  # a real SIGINT, which train.main turns into a clean stop
+        callback = symmetry_and_time()
+        on_epoch_end = callback.on_epoch_end
+
+        def then_ctrl_c(epoch, logs=None):
+            on_epoch_end(epoch, logs)
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        callback.on_epoch_end = then_ctrl_c
+        return callback
+
+    monkeypatch.setattr(train, "symmetry_and_time", ctrl_c_after_second_epoch)
+    runs = tmp_path / "runs"
+    argv = [*SMALL, "--run-id", "r", "--run-dir", str(runs), "--wandb", "offline"]
+    assert train.main(argv) == 130
+    folder = runs / "r"
+    assert json.loads((folder / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert (folder / "interrupted.keras").exists() and not (folder / "metrics.json").exists()
+    monkeypatch.undo()
+    capsys.readouterr()
+
+    assert train.main(["--resume", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "Resuming from the backup of epoch 2" in out and "Epoch 3/3" in out
+    assert "Epoch 2/3" not in out
+    metrics = json.loads((folder / "metrics.json").read_text())
+    # The optimizer state came back with the weights: 3 epochs of steps, not 1 after a restart.
+    assert metrics["epochs_completed"] == 3 and metrics["optimizer_iterations"] == 3 * STEPS
+    assert {"test/loss", "test/accuracy", "symmetry/block0_symmetric"} <= set(metrics)
+    assert [row["epoch"] for row in train.read_history(folder / "history.csv")] == ["0", "1", "2"]
+    assert {"config.json", "history.csv", "best.keras", "model.keras", "metrics.json",
+            "wandb"} <= {p.name for p in folder.iterdir()}
+    assert not (folder / "backup").exists()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["backend"] == BACKEND
+    model = keras.saving.load_model(folder / "model.keras")
+    kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
+    assert kernels and all(np.array_equal(k, k.T) for k in kernels)
+
+    # The W&B run (one id, resumed) holds every epoch once, with TensorFlow's names.
+    assert len(list((folder / "wandb").glob("offline-run-*-r"))) == 2
+    rows = [row for row in wandb_history(folder, "r") if "epoch" in row]
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 3], rows  # three epochs, then the test
+    for row in rows[:3]:
+        assert {"train/loss", "train/accuracy", "val/loss", "val/accuracy", "train/learning_rate",
+                "time/epoch_seconds", "symmetry/block0_symmetric"} <= set(row), sorted(row)
+        assert row["symmetry/block0_symmetric"] == 0.0
+    assert rows[-1]["test/accuracy"] == pytest.approx(metrics["test/accuracy"])
+
+    plot = tmp_path / "curves.png"
+    assert train.main(["--compare", str(folder), "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["run", "r"]
+    assert any(line.startswith("test/accuracy") for line in out.splitlines())
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nan_loss_stops_with_a_clear_message_on_this_backend(tmp_path, capsys):
+    code = train.main(["--set", "width=8", "--epochs", "3", "--learning-rate", "1e10",
+                       "--run-id", "n", "--run-dir", str(tmp_path), "--wandb", "disabled"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "TerminateOnNaN stopped the run" in err and "lower --learning-rate" in err
+    assert "no epoch ended with finite weights, so no model was saved" in err
+    folder = tmp_path / "n"
+    assert not (folder / "best.keras").exists() and not (folder / "model.keras").exists()
+    assert not (folder / "metrics.json").exists()

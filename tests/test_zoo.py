@@ -13,6 +13,7 @@ from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.zoo import registry
 from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS
+from tests.backend_tools import to_numpy
 from tests.test_dense_transpose import summary_rows
 
 ALL = zoo.list_models()
@@ -56,7 +57,7 @@ def test_preset_builds_trains_saves_and_keeps_its_structure(name, tmp_path):
     model = zoo.create_model(name)
     assert model.count_params() == preset["metadata"]["params"], "metadata params is stale"
     x, y = fake_batch(model, preset)
-    out = np.asarray(model(x))
+    out = to_numpy(model(x))
     assert np.all(np.isfinite(out))
     make_loss, _ = TASK_LOSS_AND_METRICS[preset["metadata"]["task"]]  # the loss train.py uses
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=make_loss())
@@ -67,7 +68,7 @@ def test_preset_builds_trains_saves_and_keeps_its_structure(name, tmp_path):
     path = os.path.join(tmp_path, f"{name}.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(model(x)))
     assert_ties_survive(loaded)
     if preset["metadata"]["constraint"] == "equivariant":
         spec = preset["metadata"]["equivariance"]
@@ -147,7 +148,7 @@ def test_pretrained_mechanism_verifies_the_hash(tmp_path):
     try:
         x = np.random.default_rng(0).normal(size=(3, 13)).astype("float32")
         loaded = zoo.create_model("_test_pretrained", weights="pretrained")
-        np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(source(x)))
+        np.testing.assert_array_equal(to_numpy(loaded(x)), to_numpy(source(x)))
         preset["metadata"]["weights"]["sha256"] = "0" * 64
         with pytest.raises(ValueError, match="has SHA-256 .* but the preset records 0000"):
             zoo.create_model("_test_pretrained", weights="pretrained")
@@ -165,7 +166,7 @@ def test_fold_to_dense_serves_zoo_models_with_plain_layers(name):
     folded = fold_to_dense(model)
     assert not [layer for layer in folded._flatten_layers()
                 if isinstance(layer, (StructuredDense, DenseTranspose))]
-    np.testing.assert_allclose(np.asarray(folded(x)), np.asarray(model(x)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(folded(x)), to_numpy(model(x)), rtol=1e-5, atol=1e-5)
 
 
 def test_tied_decoder_rows_show_their_own_bias_and_the_tie_survives_saving(tmp_path):
@@ -186,10 +187,10 @@ def test_tied_decoder_rows_show_their_own_bias_and_the_tie_survives_saving(tmp_p
     encoder_only = keras.Model(loaded.inputs, encoder.output)
     encoder_only.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
     x, _ = fake_batch(loaded, zoo.get_preset("tied_autoencoder_digits"))
-    code = np.asarray(encoder_only(x))
-    before = np.asarray(decoder(code))
+    code = to_numpy(encoder_only(x))
+    before = to_numpy(decoder(code))
     encoder_only.fit(x, code + 1.0, batch_size=4, verbose=0)
-    kernel, bias = np.asarray(encoder.kernel), np.asarray(decoder.bias)
-    after = np.asarray(decoder(code))
+    kernel, bias = to_numpy(encoder.kernel), to_numpy(decoder.bias)
+    after = to_numpy(decoder(code))
     assert not np.allclose(after, before)
     np.testing.assert_allclose(after, np.maximum(code @ kernel.T + bias, 0), rtol=1e-5, atol=1e-6)
