@@ -7,6 +7,7 @@ default); tests marked `tensorflow` use TensorFlow-only machinery (`tf.distribut
 the backend-portable modules under JAX and PyTorch.
 """
 
+import gc
 import os
 import tempfile
 
@@ -61,11 +62,19 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if not item.get_closest_marker("tensorflow")]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage():
+    """Python's garbage collection once per module: with TensorFlow loaded, a `gc.collect()`
+    takes a good fraction of a second, more than most tests here, so not after every test."""
+    yield
+    gc.collect()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
     """Each test starts from float32, a clean Keras session and a fixed seed."""
     keras.mixed_precision.set_global_policy("float32")
-    keras.utils.clear_session()
+    keras.utils.clear_session(free_memory=False)  # gc.collect() runs per module, above
     keras.utils.set_random_seed(0)
     yield
     keras.mixed_precision.set_global_policy("float32")

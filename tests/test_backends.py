@@ -46,15 +46,24 @@ PORTABLE = [
 MODULES = {"jax": PORTABLE, "torch": PORTABLE}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSTALLED = [b for b in MODULES if importlib.util.find_spec(b) is not None]
+# Each backend's modules run as PARTS subprocesses (every PARTS-th module in each), so that
+# pytest-xdist's workers share the reruns with the rest of the suite instead of one worker
+# running a whole backend while the other idles at the end.
+PARTS = 4
+RUNS = [(backend, part) for backend in INSTALLED for part in range(PARTS)
+        if MODULES[backend][part::PARTS]]
 
 
 @pytest.mark.slow
 @pytest.mark.tensorflow  # the runner runs from the TensorFlow session only
-@pytest.mark.parametrize("backend", INSTALLED)
-def test_portable_tests_pass_on_backend(backend, tmp_path):
+@pytest.mark.parametrize("backend, part", RUNS, ids=[f"{b}-{p}" for b, p in RUNS])
+def test_portable_tests_pass_on_backend(backend, part, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": backend}
+    # -n 0: the rerun is one process; the suite's own xdist workers already fill the cores.
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-         "-m", "not slow or backends", *MODULES[backend]],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-x",
+         "-m", "not slow or backends",
+         *MODULES[backend][part::PARTS]],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
-    assert result.returncode == 0, f"on {backend}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}"
+    assert result.returncode == 0, (
+        f"on {backend}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
