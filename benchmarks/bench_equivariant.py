@@ -27,16 +27,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
+from timing import compiled_train_step, interleaved_medians, machine_line
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
+# is first imported: keep it above keras.
+# isort: split
 
-from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, DenseBasis, commutant_basis  # noqa: E402
-from eqzoo.layers.equivariant_dense import EquivariantDense  # noqa: E402
-from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup  # noqa: E402
-from eqzoo.layers.representations import DefiningRep  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+
+from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, DenseBasis, commutant_basis
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep
 
 tf.get_logger().setLevel("ERROR")  # one tf.function per variant and size is intended: no retracing notes
 

@@ -23,12 +23,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
-from eqzoo import datasets  # noqa: E402
+from eqzoo import datasets
 
 
 class BenchImages(tfds.core.GeneratorBasedBuilder, skip_registration=True):

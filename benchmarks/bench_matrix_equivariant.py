@@ -26,16 +26,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_equivariant import DenseBasisEquivariantDense, GatherEquivariantDense  # noqa: E402
-from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
+from bench_equivariant import DenseBasisEquivariantDense, GatherEquivariantDense
+from timing import compiled_train_step, interleaved_medians, machine_line
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
+# is first imported: keep it above keras.
+# isort: split
 
-from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, commutant_basis  # noqa: E402
-from eqzoo.layers.equivariant_dense import EquivariantDense  # noqa: E402
-from eqzoo.layers.groups import SymmetricGroup  # noqa: E402
-from eqzoo.layers.representations import DefiningRep  # noqa: E402
+import keras
+import tensorflow as tf
+
+from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, commutant_basis
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.groups import SymmetricGroup
+from eqzoo.layers.representations import DefiningRep
 
 tf.get_logger().setLevel("ERROR")
 MAX_DENSE_BYTES = 2**28

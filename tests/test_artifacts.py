@@ -15,8 +15,7 @@ import keras
 import numpy as np
 import pytest
 
-from eqzoo import train
-from eqzoo import zoo
+from eqzoo import train, zoo
 from eqzoo.runs import read_history
 from eqzoo.zoo import artifacts
 from tests.wandb_records import read_records

@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from eqzoo import datasets
-from eqzoo import train
-from eqzoo import zoo
+from eqzoo import datasets, train, zoo
 from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
 from eqzoo.runs import read_history
 from eqzoo.zoo.tasks import OPTIMIZERS

@@ -13,9 +13,7 @@ import sys
 
 import pytest
 
-from eqzoo import datasets
-from eqzoo import train
-from eqzoo import zoo
+from eqzoo import datasets, train, zoo
 from tests.test_train import assert_one_line_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
