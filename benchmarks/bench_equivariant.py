@@ -89,9 +89,9 @@ def make_timers(layer, n, batch):
     return (lambda: assemble().numpy()), step, params
 
 
-def one_off(fn):
+def one_off(fn, *args, **kwargs):
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -113,11 +113,11 @@ def main():
         for name in args.groups:
             group = GROUPS[name](n)
             rep = DefiningRep(group)
-            closed_s, closed = one_off(lambda: commutant_basis.__wrapped__(rep, rep))
-            orbits_s, _ = one_off(lambda: commutant_basis.__wrapped__(rep, rep, method="orbits"))
+            closed_s, closed = one_off(commutant_basis.__wrapped__, rep, rep)
+            orbits_s, _ = one_off(commutant_basis.__wrapped__, rep, rep, method="orbits")
             dense_s = None
             if n * n <= MAX_DENSE_SIZE:
-                dense_s, _ = one_off(lambda: commutant_basis.__wrapped__(rep, rep, method="dense"))
+                dense_s, _ = one_off(commutant_basis.__wrapped__, rep, rep, method="dense")
             basis_rows.append((name, n, type(closed).__name__, closed.dim, closed_s, orbits_s,
                                dense_s))
             variants = ["closed form", "orbit gather", "dense basis", "Dense"]

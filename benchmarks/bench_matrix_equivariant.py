@@ -63,9 +63,9 @@ def make_model(variant, rep):
     return keras.Model(inputs, outputs)
 
 
-def one_off(fn):
+def one_off(fn, *args, **kwargs):
     start = time.perf_counter()
-    fn()
+    fn(*args, **kwargs)
     return time.perf_counter() - start
 
 
@@ -113,11 +113,11 @@ def main():
     print("|---|---|---|---|---|---|")
     for n in args.basis_sizes:
         rep = matrices(n, 1)
-        closed_s = one_off(lambda: commutant_basis.__wrapped__(rep, rep))
-        orbit_s = one_off(lambda: commutant_basis.__wrapped__(rep, rep, method="orbits"))
+        closed_s = one_off(commutant_basis.__wrapped__, rep, rep)
+        orbit_s = one_off(commutant_basis.__wrapped__, rep, rep, method="orbits")
         dense = f"n/a (> {min(args.null_space_max, MAX_DENSE_SIZE)} unknowns)"
         if rep.dim ** 2 <= min(args.null_space_max, MAX_DENSE_SIZE):
-            dense = f"{one_off(lambda: commutant_basis.__wrapped__(rep, rep, method='dense')):.2f}"
+            dense = f"{one_off(commutant_basis.__wrapped__, rep, rep, method='dense'):.2f}"
         dim = commutant_basis(rep, rep).dim
         print(f"| {n} | {rep.dim ** 2:,} | {dim} | {closed_s:.5f} | {orbit_s:.3f} | {dense} |",
               flush=True)

@@ -74,7 +74,8 @@ def main():
             calls = {}
             for name, op in OPERATIONS.items():
                 fn = compiled(lambda a, x, mask, op=op: op(a, x, mask), jit)
-                calls[name] = (lambda fn=fn: ops.convert_to_numpy(fn(a, x, mask)[:1, :1]))
+                calls[name] = (lambda fn=fn, a=a, x=x, mask=mask:
+                               ops.convert_to_numpy(fn(a, x, mask)[:1, :1]))
             medians, ratios = interleaved_medians(
                 calls, {k: "copy (A * c)" for k in calls}, args.rounds, args.seconds_per_round)
             load = os.getloadavg()[0]
