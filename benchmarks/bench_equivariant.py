@@ -42,7 +42,8 @@ from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
 from eqzoo.layers.representations import DefiningRep
 
-tf.get_logger().setLevel("ERROR")  # one tf.function per variant and size is intended: no retracing notes
+# One tf.function per variant and size is intended: no retracing notes.
+tf.get_logger().setLevel("ERROR")
 
 GROUPS = {"S_n": SymmetricGroup, "C_n": CyclicGroup, "D_n": DihedralGroup}
 MAX_DENSE_BYTES = 2**30
@@ -140,7 +141,8 @@ def main():
                 print(f"| {name} | {n} | dense basis | {closed.dim:,} | n/a: basis would take "
                       f"{closed.dim * n * n * 4 / 2**30:.1f} GiB | | |", flush=True)
     print("\nBuilding the basis once (numpy; cached per representation pair afterwards):\n")
-    print("| group | n | closed form | dim | closed form s | orbit search s | null space (eigh) s |")
+    print("| group | n | closed form | dim | closed form s | orbit search s "
+          "| null space (eigh) s |")
     print("|---|---|---|---|---|---|---|")
     for name, n, kind, dim, closed_s, orbits_s, dense_s in basis_rows:
         dense = f"{dense_s:.1f}" if dense_s is not None else f"n/a (n^2 > {MAX_DENSE_SIZE})"

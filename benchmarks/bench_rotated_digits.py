@@ -1,4 +1,5 @@
-"""Trained upright, tested rotated: the D_4-invariant digits net, its MLP twin, and the twin averaged.
+"""Trained upright, tested rotated: the D_4-invariant digits net, its MLP twin, and the twin
+averaged.
 
 For each seed, `d4_invariant_digits` and its unconstrained twin `mlp_digits_d4_twin` are trained
 on upright digits through the shared loop (`train.main`: its defaults, 20 epochs, batch 32, Adam
