@@ -72,7 +72,7 @@ def parse_history(path):
         except ValueError as error:
             problems.append(f"line {number} is not a history row ({_echo(cells)}: {error})")
             continue
-        rows[epoch] = dict(zip(header, cells))
+        rows[epoch] = dict(zip(header, cells, strict=True))
     return [rows[epoch] for epoch in sorted(rows)], problems
 
 

@@ -43,6 +43,19 @@ def measure(name, num_examples, timed_epochs):
     from eqzoo.datasets import pipeline
     from eqzoo.zoo.tasks import OPTIMIZERS, TASK_LOSS_AND_METRICS
 
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall seconds of each epoch of one `fit`, in `times`."""
+
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.started)
+
     baseline = rss_mib()
     task = zoo.get_preset(name)["metadata"]["task"]
     rng = np.random.default_rng(0)
@@ -64,18 +77,10 @@ def measure(name, num_examples, timed_epochs):
         make_loss, metrics = TASK_LOSS_AND_METRICS[task]
         model.compile(optimizer=OPTIMIZERS["adam"](3e-3), loss=make_loss(),
                       metrics=metrics)
-        times = []
-
-        class EpochTimer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.started = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                times.append(time.perf_counter() - self.started)
-
-        model.fit(data, epochs=1 + timed_epochs, verbose=0, callbacks=[EpochTimer()])
+        timer = EpochTimer()
+        model.fit(data, epochs=1 + timed_epochs, verbose=0, callbacks=[timer])
         # The fastest epoch: these steps take milliseconds, and the machine's jitter only slows.
-        result[f"examples_per_second_b{batch_size}"] = num_examples / min(times[1:])
+        result[f"examples_per_second_b{batch_size}"] = num_examples / min(timer.times[1:])
         result["trainable"] = int(sum(math.prod(w.shape) for w in model.trainable_weights))
         # Adam's moments (and its step counter): what the optimizer keeps per trainable value.
         result["optimizer_bytes"] = int(sum(

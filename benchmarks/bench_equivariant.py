@@ -27,18 +27,23 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
+from timing import compiled_train_step, interleaved_medians, machine_line
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
+# is first imported: keep it above keras.
+# isort: split
 
-from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, DenseBasis, commutant_basis  # noqa: E402
-from eqzoo.layers.equivariant_dense import EquivariantDense  # noqa: E402
-from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup  # noqa: E402
-from eqzoo.layers.representations import DefiningRep  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
 
-tf.get_logger().setLevel("ERROR")  # one tf.function per variant and size is intended: no retracing notes
+from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, DenseBasis, commutant_basis
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.groups import CyclicGroup, DihedralGroup, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep
+
+# One tf.function per variant and size is intended: no retracing notes.
+tf.get_logger().setLevel("ERROR")
 
 GROUPS = {"S_n": SymmetricGroup, "C_n": CyclicGroup, "D_n": DihedralGroup}
 MAX_DENSE_BYTES = 2**30
@@ -85,9 +90,9 @@ def make_timers(layer, n, batch):
     return (lambda: assemble().numpy()), step, params
 
 
-def one_off(fn):
+def one_off(fn, *args, **kwargs):
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
@@ -109,11 +114,11 @@ def main():
         for name in args.groups:
             group = GROUPS[name](n)
             rep = DefiningRep(group)
-            closed_s, closed = one_off(lambda: commutant_basis.__wrapped__(rep, rep))
-            orbits_s, _ = one_off(lambda: commutant_basis.__wrapped__(rep, rep, method="orbits"))
+            closed_s, closed = one_off(commutant_basis.__wrapped__, rep, rep)
+            orbits_s, _ = one_off(commutant_basis.__wrapped__, rep, rep, method="orbits")
             dense_s = None
             if n * n <= MAX_DENSE_SIZE:
-                dense_s, _ = one_off(lambda: commutant_basis.__wrapped__(rep, rep, method="dense"))
+                dense_s, _ = one_off(commutant_basis.__wrapped__, rep, rep, method="dense")
             basis_rows.append((name, n, type(closed).__name__, closed.dim, closed_s, orbits_s,
                                dense_s))
             variants = ["closed form", "orbit gather", "dense basis", "Dense"]
@@ -136,7 +141,8 @@ def main():
                 print(f"| {name} | {n} | dense basis | {closed.dim:,} | n/a: basis would take "
                       f"{closed.dim * n * n * 4 / 2**30:.1f} GiB | | |", flush=True)
     print("\nBuilding the basis once (numpy; cached per representation pair afterwards):\n")
-    print("| group | n | closed form | dim | closed form s | orbit search s | null space (eigh) s |")
+    print("| group | n | closed form | dim | closed form s | orbit search s "
+          "| null space (eigh) s |")
     print("|---|---|---|---|---|---|---|")
     for name, n, kind, dim, closed_s, orbits_s, dense_s in basis_rows:
         dense = f"{dense_s:.1f}" if dense_s is not None else f"n/a (n^2 > {MAX_DENSE_SIZE})"

@@ -23,12 +23,12 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
-from eqzoo import datasets  # noqa: E402
+from eqzoo import datasets
 
 
 class BenchImages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
@@ -101,10 +101,11 @@ def run_case(label, splits, width, seconds, rounds):
         measured["steady"].append(timed(lambda: sum(1 for _ in train.repeat().take(steps))))
         measured["step"].append(timed(lambda: fit(one_batch, steps_per_epoch=steps, epochs=1)))
         measured["fit"].append(timed(lambda: fit(train, epochs=epochs)))
-        measured["fit_repeat"].append(timed(lambda: fit(train.repeat(), steps_per_epoch=steps, epochs=1)))
+        measured["fit_repeat"].append(
+            timed(lambda: fit(train.repeat(), steps_per_epoch=steps, epochs=1)))
     row = {k: statistics.median(v) for k, v in measured.items()}
-    return dict(row, label=label, batch=int(next(iter(train))[0].shape[0]), first_epoch=first_epoch,
-                params=model.count_params(), examples=info.train_size)
+    return dict(row, label=label, batch=int(next(iter(train))[0].shape[0]),
+                first_epoch=first_epoch, params=model.count_params(), examples=info.train_size)
 
 
 def machine():
@@ -113,8 +114,9 @@ def machine():
         with open("/proc/cpuinfo") as f:
             names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
         cpu = names[0] if names else cpu
-    return (f"{cpu}, {os.cpu_count()} cores, no GPU; Python {platform.python_version()}, TensorFlow "
-            f"{tf.__version__}, Keras {keras.__version__}, tensorflow-datasets {tfds.__version__}")
+    return (f"{cpu}, {os.cpu_count()} cores, no GPU; Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+            f"tensorflow-datasets {tfds.__version__}")
 
 
 def measure(data_dir, seconds, rounds):
@@ -126,9 +128,11 @@ def measure(data_dir, seconds, rounds):
     cases = [
         ("digits", datasets.load("digits", batch_size=32), 128),
         ("digits", datasets.load("digits", batch_size=128), 128),
-        ("set_sum, 50000 examples", datasets.load("set_sum", batch_size=128, num_examples=50_000), 128),
+        ("set_sum, 50000 examples",
+         datasets.load("set_sum", batch_size=128, num_examples=50_000), 128),
         (f"tfds:bench_images, {BenchImages.NUM_EXAMPLES} PNGs",
-         datasets.load("tfds:bench_images", batch_size=128, data_dir=data_dir, test_fraction=0.2), 256),
+         datasets.load("tfds:bench_images", batch_size=128, data_dir=data_dir,
+                       test_fraction=0.2), 256),
     ]
     rows = [run_case(label, splits, width, seconds, rounds) for label, splits, width in cases]
 
@@ -141,29 +145,38 @@ def measure(data_dir, seconds, rounds):
         f"Machine: {machine()}. Load average {load_before:.1f} before and "
         f"{os.getloadavg()[0]:.1f} after the run (other processes shared the cores).",
         "",
-        "Training split of `datasets.load` (shuffled each epoch, batched, prefetched) against the training",
+        "Training split of `datasets.load` (shuffled each epoch, batched, prefetched) against the "
+        "training",
         "step of a small Keras MLP (Flatten, two Dense(w) ReLU layers, a head; Adam). Medians of "
         f"{rounds} interleaved rounds.",
         "",
-        "- *pipeline, per epoch*: batches/s iterating whole epochs, a new iterator each epoch as `fit` does;",
+        "- *pipeline, per epoch*: batches/s iterating whole epochs, a new iterator each epoch as "
+        "`fit` does;",
         "- *pipeline, steady*: batches/s from one iterator over `train.repeat()`;",
-        "- *first epoch*: the cold pass (tfds: TFRecord parse and PNG decode before the cache holds the",
+        "- *first epoch*: the cold pass (tfds: TFRecord parse and PNG decode before the cache "
+        "holds the",
         f"  split; preparing the {BenchImages.NUM_EXAMPLES} images took {prepare_seconds:.0f} s);",
         "- *step*: `fit` steps/s on one batch repeated from memory, what the model can consume;",
-        "- *fit, epochs*: `fit(train, epochs=...)` steps/s, the pipeline and the step together, with",
+        "- *fit, epochs*: `fit(train, epochs=...)` steps/s, the pipeline and the step together, "
+        "with",
         "  Keras' per-epoch work (new iterator, callbacks) included;",
-        "- *fit, repeat*: `fit(train.repeat(), steps_per_epoch=...)` steps/s, one iterator throughout.",
+        "- *fit, repeat*: `fit(train.repeat(), steps_per_epoch=...)` steps/s, one iterator "
+        "throughout.",
         "",
-        "All rates are per second. Ratios near 1 in the last column mean the step, not the input, bounds training.",
+        "All rates are per second. Ratios near 1 in the last column mean the step, not the input, "
+        "bounds training.",
         "",
-        "| dataset | train examples | batch | MLP params | pipeline, per epoch | pipeline, steady | first epoch | step | fit, epochs | fit, repeat | pipeline per epoch / step | fit, repeat / step |",
+        "| dataset | train examples | batch | MLP params | pipeline, per epoch | pipeline, steady "
+        "| first epoch | step | fit, epochs | fit, repeat | pipeline per epoch / step "
+        "| fit, repeat / step |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['label']} | {r['examples']:,} | {r['batch']} | {r['params']:,} | {r['epochs']:,.0f} | "
-            f"{r['steady']:,.0f} | {r['first_epoch']:,.0f} | {r['step']:,.0f} | {r['fit']:,.0f} | "
-            f"{r['fit_repeat']:,.0f} | {r['epochs'] / r['step']:.1f}x | {r['fit_repeat'] / r['step']:.2f} |"
+            f"| {r['label']} | {r['examples']:,} | {r['batch']} | {r['params']:,} | "
+            f"{r['epochs']:,.0f} | {r['steady']:,.0f} | {r['first_epoch']:,.0f} | "
+            f"{r['step']:,.0f} | {r['fit']:,.0f} | {r['fit_repeat']:,.0f} | "
+            f"{r['epochs'] / r['step']:.1f}x | {r['fit_repeat'] / r['step']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -171,8 +184,10 @@ def measure(data_dir, seconds, rounds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="rough time per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported")
-    parser.add_argument("--quick", action="store_true", help="short measurements and a small tfds set")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; medians reported")
+    parser.add_argument("--quick", action="store_true",
+                        help="short measurements and a small tfds set")
     parser.add_argument("--output", help="also write the markdown report here")
     args = parser.parse_args()
     seconds, rounds = (0.5, 1) if args.quick else (args.seconds, args.rounds)

@@ -26,16 +26,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_equivariant import DenseBasisEquivariantDense, GatherEquivariantDense  # noqa: E402
-from timing import compiled_train_step, interleaved_medians, machine_line  # noqa: E402
+from bench_equivariant import DenseBasisEquivariantDense, GatherEquivariantDense
+from timing import compiled_train_step, interleaved_medians, machine_line
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
+# is first imported: keep it above keras.
+# isort: split
 
-from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, commutant_basis  # noqa: E402
-from eqzoo.layers.equivariant_dense import EquivariantDense  # noqa: E402
-from eqzoo.layers.groups import SymmetricGroup  # noqa: E402
-from eqzoo.layers.representations import DefiningRep  # noqa: E402
+import keras
+import tensorflow as tf
+
+from eqzoo.layers.equivariant_basis import MAX_DENSE_SIZE, commutant_basis
+from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.groups import SymmetricGroup
+from eqzoo.layers.representations import DefiningRep
 
 tf.get_logger().setLevel("ERROR")
 MAX_DENSE_BYTES = 2**28
@@ -59,9 +63,9 @@ def make_model(variant, rep):
     return keras.Model(inputs, outputs)
 
 
-def one_off(fn):
+def one_off(fn, *args, **kwargs):
     start = time.perf_counter()
-    fn()
+    fn(*args, **kwargs)
     return time.perf_counter() - start
 
 
@@ -109,11 +113,11 @@ def main():
     print("|---|---|---|---|---|---|")
     for n in args.basis_sizes:
         rep = matrices(n, 1)
-        closed_s = one_off(lambda: commutant_basis.__wrapped__(rep, rep))
-        orbit_s = one_off(lambda: commutant_basis.__wrapped__(rep, rep, method="orbits"))
+        closed_s = one_off(commutant_basis.__wrapped__, rep, rep)
+        orbit_s = one_off(commutant_basis.__wrapped__, rep, rep, method="orbits")
         dense = f"n/a (> {min(args.null_space_max, MAX_DENSE_SIZE)} unknowns)"
         if rep.dim ** 2 <= min(args.null_space_max, MAX_DENSE_SIZE):
-            dense = f"{one_off(lambda: commutant_basis.__wrapped__(rep, rep, method='dense')):.2f}"
+            dense = f"{one_off(commutant_basis.__wrapped__, rep, rep, method='dense'):.2f}"
         dim = commutant_basis(rep, rep).dim
         print(f"| {n} | {rep.dim ** 2:,} | {dim} | {closed_s:.5f} | {orbit_s:.3f} | {dense} |",
               flush=True)

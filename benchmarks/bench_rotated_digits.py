@@ -1,4 +1,5 @@
-"""Trained upright, tested rotated: the D_4-invariant digits net, its MLP twin, and the twin averaged.
+"""Trained upright, tested rotated: the D_4-invariant digits net, its MLP twin, and the twin
+averaged.
 
 For each seed, `d4_invariant_digits` and its unconstrained twin `mlp_digits_d4_twin` are trained
 on upright digits through the shared loop (`train.main`: its defaults, 20 epochs, batch 32, Adam
@@ -28,18 +29,18 @@ import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+
+from eqzoo import datasets, train
+from eqzoo.layers import GroupAveraged, equivariance_error
+from eqzoo.layers.equivariance_monitor import float64_copy
+from eqzoo.layers.groups import ImageDihedralGroup
+from eqzoo.layers.representations import ImageRep, TrivialRep
+from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from eqzoo import datasets  # noqa: E402
-from eqzoo import train  # noqa: E402
-from eqzoo.layers import GroupAveraged, equivariance_error  # noqa: E402
-from eqzoo.layers.equivariance_monitor import float64_copy  # noqa: E402
-from eqzoo.layers.groups import ImageDihedralGroup  # noqa: E402
-from eqzoo.layers.representations import ImageRep, TrivialRep  # noqa: E402
-from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS  # noqa: E402
 
 MODELS = {"d4": "d4_invariant_digits", "twin": "mlp_digits_d4_twin"}
 SEEDS = [0, 1, 2]

@@ -30,15 +30,14 @@ import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+
+from eqzoo import datasets, train, zoo
+from eqzoo.runs import read_run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from eqzoo import datasets  # noqa: E402
-from eqzoo import train  # noqa: E402
-from eqzoo import zoo  # noqa: E402
-from eqzoo.runs import read_run  # noqa: E402
 
 # task: dataset, its options, the metric compared, presets (constrained first, twins last).
 TASKS = {

@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import (  # noqa: E402
+from timing import (
     XLA_MODES,
     compiled_train_step,
     machine_line,
@@ -22,13 +22,17 @@ from timing import (  # noqa: E402
     step_benchmark_parser,
 )
 
-import keras  # noqa: E402
+# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
+# is first imported: keep it above keras.
+# isort: split
 
-from eqzoo.layers import SymmetricDense  # noqa: E402
-from eqzoo.layers.bounded_spectrum_dense import BoundedSpectrumDense  # noqa: E402
-from eqzoo.layers.dense_transpose import DenseTranspose  # noqa: E402
-from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense  # noqa: E402
-from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense  # noqa: E402
+import keras
+
+from eqzoo.layers import SymmetricDense
+from eqzoo.layers.bounded_spectrum_dense import BoundedSpectrumDense
+from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
+from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
 
 
 class AutodiffSkewSymmetricDense(SkewSymmetricDense):

@@ -21,21 +21,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 if "--backend" in sys.argv[:-1]:
     os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
-from timing import (  # noqa: E402
+from timing import (
     XLA_MODES,
     keras_train_step,
     machine_line,
     print_step_table,
     step_benchmark_parser,
 )
-from torch_peers import PEERS, torch_train_step  # noqa: E402
+from torch_peers import PEERS, torch_train_step
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
+# is first imported: keep it above keras.
+# isort: split
 
-from eqzoo.layers import SymmetricConstraint, SymmetricDense  # noqa: E402
-from eqzoo.layers import packing  # noqa: E402
+import keras
+import numpy as np
+from keras import ops
+
+from eqzoo.layers import SymmetricConstraint, SymmetricDense, packing
 
 
 class GatherSymmetricDense(SymmetricDense):

@@ -10,6 +10,7 @@ batch-256 matmul `x @ A`, in interleaved rounds.
     python benchmarks/bench_transpose.py --backend torch --single-thread
 """
 
+import argparse
 import os
 import sys
 
@@ -17,13 +18,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 if "--backend" in sys.argv[:-1]:
     os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
-import argparse  # noqa: E402
+from timing import interleaved_medians, machine_line
 
-from timing import interleaved_medians, machine_line  # noqa: E402
+# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
+# is first imported: keep it above keras.
+# isort: split
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+import keras
+import numpy as np
+from keras import ops
 
 OPERATIONS = {
     "copy (A * c)": lambda a, x, mask: ops.multiply(a, 1.0001),
@@ -71,7 +74,8 @@ def main():
             calls = {}
             for name, op in OPERATIONS.items():
                 fn = compiled(lambda a, x, mask, op=op: op(a, x, mask), jit)
-                calls[name] = (lambda fn=fn: ops.convert_to_numpy(fn(a, x, mask)[:1, :1]))
+                calls[name] = (lambda fn=fn, a=a, x=x, mask=mask:
+                               ops.convert_to_numpy(fn(a, x, mask)[:1, :1]))
             medians, ratios = interleaved_medians(
                 calls, {k: "copy (A * c)" for k in calls}, args.rounds, args.seconds_per_round)
             load = os.getloadavg()[0]

@@ -5,6 +5,8 @@ your own data ("csv:PATH", "npz:PATH", "images:DIR", or `from_arrays(x, y)`).
 `datasets.registry.load` for every argument and `list_datasets()` for the names.
 """
 
+# Importing the adapters registers their names.
+from eqzoo.datasets import files, image_symmetry, images, sklearn_sets, synthetic, tfds_sets  # noqa: F401
 from eqzoo.datasets.arrays import DataFileNotFoundError, from_arrays
 from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
 from eqzoo.datasets.registry import (
@@ -15,10 +17,6 @@ from eqzoo.datasets.registry import (
     load,
     register,
 )
-
-# Importing the adapters registers their names.
-from eqzoo.datasets import image_symmetry, sklearn_sets, synthetic, tfds_sets  # noqa: F401
-from eqzoo.datasets import files, images  # noqa: F401
 from eqzoo.datasets.tfds_sets import DatasetNotPreparedError
 
 __all__ = [

@@ -142,7 +142,7 @@ def split(name, n, stratify, *, seed, validation_fraction, test_fraction, train_
     test_fraction = test_fraction or pipeline.DEFAULT_TEST_FRACTION
     sizes = pipeline.split_sizes(n, validation_fraction, test_fraction, name=name, min_size=0)
     need = 1 if stratify is None else len(np.unique(stratify))
-    for split_name, size in zip(("train", "validation", "test"), sizes):
+    for split_name, size in zip(("train", "validation", "test"), sizes, strict=True):
         if size < need:
             raise ValueError(
                 f"{name}: {n} examples are too few for the splits: with validation_fraction="

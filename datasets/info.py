@@ -1,7 +1,7 @@
 """What `datasets.load` returns: the splits, and the facts a training loop needs about them."""
 
 import dataclasses
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -102,15 +102,15 @@ class DatasetInfo:
     structure: str
     input_shape: tuple
     output_shape: tuple
-    num_classes: Optional[int]
+    num_classes: int | None
     train_size: int
     validation_size: int
     test_size: int
-    symmetry: Optional[Symmetry]
+    symmetry: Symmetry | None
     source: str
     description: str
     preprocessing: str
-    class_names: Optional[tuple] = None
+    class_names: tuple | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:

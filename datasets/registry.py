@@ -8,7 +8,8 @@ returns a `Splits`.
 import difflib
 import fnmatch
 import warnings
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from eqzoo.datasets import pipeline
 

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from eqzoo.datasets import pipeline
 from eqzoo.datasets.info import DatasetInfo, Splits
-from eqzoo.datasets.registry import register, reject_tfds_arguments, reject_options
+from eqzoo.datasets.registry import register, reject_options, reject_tfds_arguments
 
 # name: (loader, task, description)
 SETS = {

@@ -9,7 +9,8 @@ the seed before any example, so changing `num_examples` or the noise keeps the s
 import inspect
 import math
 import numbers
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,7 +24,7 @@ class SyntheticTask(NamedTuple):
     x: np.ndarray
     y: np.ndarray
     target_fn: Callable  # noiseless ground truth on a batch: the `y` of `x` before any noise
-    symmetry: Optional[Symmetry]
+    symmetry: Symmetry | None
     structure: str
     description: str
 

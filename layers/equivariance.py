@@ -73,7 +73,7 @@ def _measure(f, group, rep_in, rep_out, n_samples, seed, inputs, batch_size):
     try:
         with np.errstate(invalid="ignore"):  # a NaN or inf output is reported, not warned about
             errors = [np.max(np.abs(out - rep_out.act(g, fx)), initial=0.0)
-                      for g, out in zip(elements, outputs[1:])]
+                      for g, out in zip(elements, outputs[1:], strict=True)]
     except ValueError as e:
         raise ValueError(f"f's output does not match rep_out: {e}") from None
     worst = int(np.argmax(errors))

@@ -60,7 +60,9 @@ class CommutantBasis:
     def dense(self):
         """The basis as a numpy array `(dim, n_in, n_out)` (for tests and small sizes)."""
         eye = np.eye(self.dim, dtype="float64")
-        return np.stack([ops.convert_to_numpy(self.assemble(ops.convert_to_tensor(e))) for e in eye])
+        return np.stack(
+            [ops.convert_to_numpy(self.assemble(ops.convert_to_tensor(e))) for e in eye]
+        )
 
     def __repr__(self):
         return f"{type(self).__name__}(shape={self.shape}, dim={self.dim})"
@@ -418,7 +420,7 @@ def _dense_basis(rep_in, rep_out, symmetric):
     eye_in, eye_out = np.eye(n_in), np.eye(n_out)
     blocks = [
         np.kron(a.T, eye_out) - np.kron(eye_in, b)
-        for a, b in zip(rep_in.generator_matrices(), rep_out.generator_matrices())
+        for a, b in zip(rep_in.generator_matrices(), rep_out.generator_matrices(), strict=True)
     ]
     if symmetric:
         swap = np.arange(size).reshape(n_in, n_out).T.ravel()

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from eqzoo.layers.equivariant_basis import leading_shape, commutant_basis, invariant_basis
+from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis, leading_shape
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.layers.structured_dense import StructuredDense
 

@@ -27,7 +27,7 @@ def fold_to_dense(model):
         return layer.__class__.from_config(layer.get_config())
 
     folded = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    for old, new in zip(_leaf_layers(model), _leaf_layers(folded)):
+    for old, new in zip(_leaf_layers(model), _leaf_layers(folded), strict=True):
         if not _foldable(old) and old.weights:
             new.set_weights(old.get_weights())
     return folded

@@ -66,7 +66,9 @@ class HopfieldBlock(keras.layers.Layer):
 
         shape = packing.packed_shape(n - 1) if self.symmetric else (n, n)
         self.coupling_parameters = self.add_weight(name="coupling", shape=shape, initializer=init)
-        self.bias = self.add_weight(name="bias", shape=(n,), initializer="zeros") if self.use_bias else None
+        self.bias = (
+            self.add_weight(name="bias", shape=(n,), initializer="zeros") if self.use_bias else None
+        )
         self.input_spec = keras.layers.InputSpec(ndim=2, axes={-1: n})
 
     @property

@@ -63,11 +63,14 @@ class PairwiseInteraction(keras.layers.Layer):
                                                initializer=self.interaction_initializer)
         elif self.rank is None:
             def init(shape, dtype=None):
-                fulls = [self.interaction_initializer((n, n), dtype=dtype) for _ in range(self.units)]
-                return ops.stack([packing.pack_symmetric(packing.mirror_lower(f, n), n) for f in fulls])
+                fulls = [self.interaction_initializer((n, n), dtype=dtype)
+                         for _ in range(self.units)]
+                return ops.stack([packing.pack_symmetric(packing.mirror_lower(f, n), n)
+                                  for f in fulls])
 
             shape = (self.units,) + packing.packed_shape(n)
-            self.interaction = self.add_weight(name="packed_interaction", shape=shape, initializer=init)
+            self.interaction = self.add_weight(name="packed_interaction", shape=shape,
+                                               initializer=init)
         else:
             self.interaction = self.add_weight(name="factors", shape=(self.units, n, self.rank),
                                                initializer=self.interaction_initializer)
@@ -81,7 +84,8 @@ class PairwiseInteraction(keras.layers.Layer):
         if not self.symmetric:
             return [self.interaction[k] for k in range(self.units)]
         if self.rank is None:
-            return [packing.unpack_symmetric(self.interaction[k], self.n) for k in range(self.units)]
+            return [packing.unpack_symmetric(self.interaction[k], self.n)
+                    for k in range(self.units)]
         return [packing.mirror_lower(ops.matmul(v, ops.transpose(v)), self.n)
                 for v in (self.interaction[k] for k in range(self.units))]
 

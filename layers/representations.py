@@ -286,7 +286,9 @@ class DirectSum(Representation):
 
     def permutation(self, g):
         offsets = np.cumsum([0] + [r.dim for r in self.summands[:-1]])
-        return np.concatenate([r.permutation(g) + o for r, o in zip(self.summands, offsets)])
+        return np.concatenate(
+            [r.permutation(g) + o for r, o in zip(self.summands, offsets, strict=True)]
+        )
 
     @property
     def key(self):
@@ -367,13 +369,13 @@ class _Square(Representation):
         self._position = position
 
     def matrix(self, g):
-        # (A X A^T)[k, l] = sum_{i <= j} (A[k, i] A[l, j] + sign A[k, j] A[l, i]) X[i, j],
+        # (A X A^T)[p, q] = sum_{i <= j} (A[p, i] A[q, j] + sign A[p, j] A[q, i]) X[i, j],
         # where a diagonal term (i = j, symmetric part only) is counted once.
         if self.is_permutation:
             return super().matrix(g)
         a = self.base.matrix(g)
-        (k, l), (i, j) = self.pairs, self.pairs
-        m = a[k][:, i] * a[l][:, j] + self.sign * a[k][:, j] * a[l][:, i]
+        (p, q), (i, j) = self.pairs, self.pairs
+        m = a[p][:, i] * a[q][:, j] + self.sign * a[p][:, j] * a[q][:, i]
         return np.where((i == j)[None, :], m / 2.0, m)
 
     def permutation(self, g):

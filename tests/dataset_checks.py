@@ -12,7 +12,7 @@ import numpy as np
 
 def collect(ds):
     """A batched `(x, y)` dataset as two NumPy arrays."""
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -21,7 +21,7 @@ def assert_splits_match_info(splits, batch_size):
     train, validation, test, info = splits[:4]
     sizes = [info.train_size, info.validation_size, info.test_size]
     arrays = []
-    for ds, size in zip([train, validation, test], sizes):
+    for ds, size in zip([train, validation, test], sizes, strict=True):
         x, y = collect(ds)
         assert x.dtype == np.float32 and x.shape == (size, *info.input_shape)
         if info.task == "classification":

@@ -1,4 +1,5 @@
-"""W&B model artifacts: what train.py records offline, and create_model(weights=...) reading runs back.
+"""W&B model artifacts: what train.py records offline, and create_model(weights=...) reading runs
+back.
 
 One tiny offline run (width 8, two epochs on digits, seed 3) serves the module; its `.wandb` file
 is read record by record with tests/wandb_records.py. The tests that start W&B are marked slow.
@@ -15,8 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from eqzoo import train
-from eqzoo import zoo
+from eqzoo import train, zoo
 from eqzoo.runs import read_history
 from eqzoo.zoo import artifacts
 from tests.wandb_records import read_records

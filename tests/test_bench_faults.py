@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))
-import bench_faults  # noqa: E402
+import bench_faults
 
 
 @pytest.mark.slow

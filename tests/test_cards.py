@@ -8,11 +8,8 @@ import re
 
 import pytest
 
-from eqzoo import train
-from eqzoo import zoo
-from eqzoo.zoo import cards
-from eqzoo.zoo import catalogue
-from eqzoo.zoo import registry
+from eqzoo import train, zoo
+from eqzoo.zoo import cards, catalogue, registry
 
 ALL = zoo.list_models()
 EMPTY = {"", "none", "n/a", "nan", "[]", "{}", "()", "``"}

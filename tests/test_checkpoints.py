@@ -1,6 +1,8 @@
 """checkpoints: atomic writes, the verified two-deep backup and its fallbacks, finite-only best
 models, and history.csv repair. Tiny Dense models, a few steps each; train.py's use of them is in
-tests/test_train.py, real signals in tests/test_train_processes.py and tests/test_bench_faults.py."""
+tests/test_train.py, real signals in tests/test_train_processes.py and
+tests/test_bench_faults.py.
+"""
 
 import json
 import os
@@ -52,7 +54,7 @@ def test_backup_restores_weights_epoch_and_optimizer_state(tmp_path):
     again, record, notes = restored(tmp_path)
     assert record["epoch"] == 3 and notes == []
     assert checkpoints.optimizer_iterations(again) == 3 * STEPS_PER_EPOCH
-    for a, b in zip(weights_of(model), weights_of(again)):
+    for a, b in zip(weights_of(model), weights_of(again), strict=True):
         np.testing.assert_array_equal(a, b)
     # fit goes on from the restored epoch.
     backup = checkpoints.Backup(str(tmp_path))
@@ -156,7 +158,7 @@ def test_a_write_cut_at_any_step_leaves_a_checkpoint_that_restores(tmp_path, mon
     again, record, notes = restored(tmp_path)
     assert notes == [] and record["epoch"] == 2
     assert checkpoints.optimizer_iterations(again) == 2 * STEPS_PER_EPOCH
-    for a, b in zip(before, weights_of(again)):
+    for a, b in zip(before, weights_of(again), strict=True):
         np.testing.assert_array_equal(a, b)
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp-")], "temporaries removed"
 

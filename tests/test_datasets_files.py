@@ -42,7 +42,7 @@ def table(n=60, seed=0):
 
 def wine_like_csv(tmp_path, n=60):
     x, species = table(n)
-    rows = [[*numbers(features), label] for features, label in zip(x, species)]
+    rows = [[*numbers(features), label] for features, label in zip(x, species, strict=True)]
     return write_csv(tmp_path / "flowers.csv", ["length", "width", "depth", "species"], rows), x
 
 
@@ -145,7 +145,7 @@ def test_csv_task_follows_the_target_or_the_task_option(tmp_path):
 def test_csv_from_a_spreadsheet_with_a_byte_order_mark_and_semicolons(tmp_path):
     x, species = table(30)
     lines = ["\ufeffid;Length;Species", *(f"{i};{float(v[0])!r};{s}" for i, (v, s) in
-                                         enumerate(zip(x, species))), ""]
+                                         enumerate(zip(x, species, strict=True))), ""]
     path = tmp_path / "export.csv"
     path.write_text("\n".join(lines), encoding="utf-8")
     info = datasets.get_info(f"csv:{path}", target="Species", delimiter=";", features=["Length"])
@@ -162,7 +162,8 @@ def test_csv_splits_are_seeded_disjoint_and_stratified(tmp_path):
 
     def rows(seed):
         splits = datasets.load(f"csv:{path}", target="species", seed=seed, standardize=False)
-        return {name: collect(ds) for name, ds in zip(["train", "val", "test"], splits[:3])}
+        return {name: collect(ds)
+                for name, ds in zip(["train", "val", "test"], splits[:3], strict=True)}
 
     a, b, c = rows(0), rows(0), rows(1)
     for split in a:
@@ -177,13 +178,14 @@ def test_csv_of_a_built_in_set_gives_the_built_in_splits(tmp_path):
     """wine as a CSV file loads exactly as the built-in wine: same rows in each split, same
     train-only scaling, same class ids."""
     wine = load_wine()
-    rows = [[*numbers(features), int(label)] for features, label in zip(wine.data, wine.target)]
+    rows = [[*numbers(features), int(label)]
+            for features, label in zip(wine.data, wine.target, strict=True)]
     path = write_csv(tmp_path / "wine.csv", [*wine.feature_names, "class"], rows)
     own = datasets.load(f"csv:{path}", target="class", seed=4)
     built_in = datasets.load("wine", seed=4)
     assert own.info.class_names == ("0", "1", "2")
-    for mine, theirs in zip(own[1:3], built_in[1:3]):
-        for a, b in zip(collect(mine), collect(theirs)):
+    for mine, theirs in zip(own[1:3], built_in[1:3], strict=True):
+        for a, b in zip(collect(mine), collect(theirs), strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -215,7 +217,7 @@ CSV_REFUSALS = {
 def test_csv_refusals_name_the_file_and_the_problem(case, tmp_path):
     options, edit, fragments = CSV_REFUSALS[case]
     x, species = table(12)
-    rows = [[*numbers(features), label] for features, label in zip(x, species)]
+    rows = [[*numbers(features), label] for features, label in zip(x, species, strict=True)]
     if edit:
         edit(rows)
     path = write_csv(tmp_path / "bad.csv", ["length", "width", "depth", "species"], rows)
@@ -338,7 +340,7 @@ def test_image_folder_is_split_by_the_seed_and_divided_by_255(tmp_path):
     files = {split: set(paths) for split, (paths, _) in plan.items()}
     assert sum(map(len, files.values())) == 20 == len(set.union(*files.values()))
     assert all(np.array_equal(plan[s][0], again[s][0]) for s in plan)
-    for split, ds in zip(["train", "validation", "test"], splits[:3]):
+    for split, ds in zip(["train", "validation", "test"], splits[:3], strict=True):
         x, y = collect(ds)
         assert sorted(np.bincount(y)) == sorted(np.bincount(plan[split][1]))
         # Dark images are below 100/255, bright ones above 155/255: labels follow folders.
@@ -392,7 +394,7 @@ def error_line(output):
 def test_train_py_trains_on_a_wine_csv_as_the_issue_says(tmp_path, capsys, monkeypatch):
     wine = load_wine()
     rows = [[*numbers(features), name] for features, name in
-            zip(wine.data, np.array(["barolo", "grignolino", "barbera"])[wine.target])]
+            zip(wine.data, np.array(["barolo", "grignolino", "barbera"])[wine.target], strict=True)]
     write_csv(tmp_path / "wine.csv", [*wine.feature_names, "class"], rows)
     monkeypatch.chdir(tmp_path)
     code, output = run(tmp_path, capsys, "--model", "symmetric_mlp_wine",

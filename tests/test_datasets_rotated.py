@@ -8,7 +8,7 @@ from eqzoo.datasets.image_symmetry import transform_images
 
 
 def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -26,7 +26,7 @@ def test_only_the_test_images_move_each_by_a_d4_element():
     (x_up, y_up), (x_rot, y_rot) = collect(upright.test), collect(rotated.test)
     np.testing.assert_array_equal(y_rot, y_up)
     kinds = []
-    for a, b in zip(x_up, x_rot):
+    for a, b in zip(x_up, x_rot, strict=True):
         matches = [i for i, candidate in enumerate(d4_images(a)) if np.array_equal(candidate, b)]
         assert matches, "a test image is not a rotation or reflection of the upright one"
         kinds.append(matches[0])
@@ -50,7 +50,8 @@ def test_the_seed_fixes_the_drawn_elements():
 
 
 def test_options_are_checked():
-    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['size'\] for dataset 'digits_rotated'"):
+    unknown = r"Unknown option\(s\) \['size'\] for dataset 'digits_rotated'"
+    with pytest.raises(ValueError, match=unknown):
         datasets.load("digits_rotated", size=3)
     small = datasets.load("digits_rotated", train_size=100, batch_size=500)
     assert small.info.train_size == 100 and small.info.test_size == 359

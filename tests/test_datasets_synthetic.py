@@ -14,13 +14,14 @@ NOISELESS = {"quadratic_form": {"noise": 0.0}}
 
 
 def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
 def all_examples(name, seed=1):
     splits = datasets.load(name, seed=seed, num_examples=96, **NOISELESS.get(name, {}))
-    x, y = (np.concatenate(parts) for parts in zip(*(collect(ds) for ds in splits[:3])))
+    parts = zip(*(collect(ds) for ds in splits[:3]), strict=True)  # (xs, ys) of the three splits
+    x, y = (np.concatenate(part) for part in parts)
     return x.astype(np.float64), y.astype(np.float64), splits.info
 
 

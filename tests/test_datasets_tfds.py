@@ -83,7 +83,7 @@ class EqzooTinyDownload(TinyVectors):
 
 
 def collect(ds):
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds])
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -120,8 +120,8 @@ def test_prepared_images_load_by_name(prepared_dir, no_network):
     raw, labels = images(2, 12)
     # tfds shuffles examples when preparing: compare as sets of (label, pixels).
     pixels = np.round(x * 255).astype(np.uint8)
-    got = sorted((int(label), bytes(img)) for img, label in zip(pixels, y))
-    assert got == sorted((int(label), bytes(img)) for img, label in zip(raw, labels))
+    got = sorted((int(label), bytes(img)) for img, label in zip(pixels, y, strict=True))
+    assert got == sorted((int(label), bytes(img)) for img, label in zip(raw, labels, strict=True))
     assert sum(len(b[1]) for b in train) == 40 and next(iter(train))[0].shape[0] == 8
 
 
@@ -158,12 +158,14 @@ def test_reconstruction(prepared_dir):
 
 
 def test_own_splits_exclude_fractions(prepared_dir):
-    with pytest.raises(ValueError, match="its own 'validation' split, so `validation_fraction` must"):
+    own_validation = "its own 'validation' split, so `validation_fraction` must"
+    with pytest.raises(ValueError, match=own_validation):
         datasets.load("tfds:tiny_images", data_dir=prepared_dir, validation_fraction=0.2)
 
 
 def test_no_supervised_keys(prepared_dir):
-    with pytest.raises(ValueError, match=r"'tiny_unsupervised' has no \(input, target\) supervised"):
+    unsupervised = r"'tiny_unsupervised' has no \(input, target\) supervised"
+    with pytest.raises(ValueError, match=unsupervised):
         datasets.load("tfds:tiny_unsupervised", data_dir=prepared_dir)
 
 
@@ -240,7 +242,8 @@ def test_missing_tensorflow_datasets_is_explained(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "name, shape", [("mnist", (28, 28, 1)), ("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))]
+    "name, shape",
+    [("mnist", (28, 28, 1)), ("fashion_mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))],
 )
 def test_short_names_with_mocked_data(name, shape, tmp_path, no_network):
     # Real metadata (features, split sizes) in data_dir; examples from tfds.testing.mock_data.

@@ -179,7 +179,7 @@ def test_representations_are_homomorphisms(name):
     for rep in all_reps(group):
         assert rep(np.eye(group.dim)).shape == (rep.dim, rep.dim)
         np.testing.assert_allclose(rep(np.eye(group.dim)), np.eye(rep.dim), atol=1e-12)
-        for g, h in zip(g_s, h_s):
+        for g, h in zip(g_s, h_s, strict=True):
             np.testing.assert_allclose(rep(g @ h), rep(g) @ rep(h), atol=1e-12)
             assert rep.character(g) == pytest.approx(np.trace(rep(g)))
             if rep.is_permutation:

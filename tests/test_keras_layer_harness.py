@@ -41,7 +41,8 @@ CASES = [
     (SkewSymmetricDense, {}, (2, 5), (2, 5), 2),
     (PositiveDefiniteDense, {"epsilon": 0.1}, (2, 4), (2, 4), 2),
     (BoundedSpectrumDense, {"spectrum": (-1.0, 2.0)}, (2, 4), (2, 4), 2),
-    (DenseTranspose, {"source": "built Dense(6 -> 3)"}, (2, 3), (2, 6), 3),  # the tied source's two, its bias
+    # The tied source's two weights, and its own bias.
+    (DenseTranspose, {"source": "built Dense(6 -> 3)"}, (2, 3), (2, 6), 3),
     (EquivariantDense, {"rep_in": DefiningRep(SymmetricGroup(5)).get_config()}, (2, 5), (2, 5), 2),
     (EquivariantDense, {"rep_in": DefiningRep(CyclicGroup(6)).channels(2).get_config(),
                         "rep_out": DefiningRep(CyclicGroup(6)).get_config()}, (2, 6, 2), (2, 6), 2),

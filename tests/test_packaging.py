@@ -55,7 +55,8 @@ def test_install_leaves_hugging_face_datasets_alone(wheel, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    purelib = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([python, "-c", purelib],
                           check=True, capture_output=True, text=True).stdout.strip()
     # The dependencies (TensorFlow and the rest) come from this environment's site-packages, as a
     # plain path entry: .pth files inside it, eqzoo's own editable finder among them, do not run.

@@ -5,8 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from eqzoo import datasets
-from eqzoo import zoo
+from eqzoo import datasets, zoo
 from eqzoo.layers.equivariance import assert_equivariant
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.zoo import registry

@@ -1,6 +1,7 @@
 """Every formulation of the packed `x @ W` gives the same W and the same gradients, on the active
-backend, as the dense formula: W[r, c] = W[c, r] = stored[a, b] for `(r, c) = packed_index(n)[a, b]`,
-and d/d stored[a, b] = G[r, c] + G[c, r] off the diagonal, G[r, r] on it, for G = dL/dW.
+backend, as the dense formula: W[r, c] = W[c, r] = stored[a, b] for
+`(r, c) = packed_index(n)[a, b]`, and d/d stored[a, b] = G[r, c] + G[c, r] off the diagonal,
+G[r, r] on it, for G = dL/dW.
 
 The block formulation is checked at every split depth on sizes whose halvings are uneven, and the
 layer is trained with tiny leaf blocks so that the recursion runs where the layer runs (Adam,

@@ -14,9 +14,7 @@ import numpy as np
 import pytest
 import yaml
 
-from eqzoo import datasets
-from eqzoo import train
-from eqzoo import zoo
+from eqzoo import datasets, train, zoo
 from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
 from eqzoo.runs import read_history
 from eqzoo.zoo.tasks import OPTIMIZERS
@@ -288,7 +286,8 @@ def test_regression_and_reconstruction_tasks_choose_their_loss(tmp_path):
                        "--dataset-option", "num_examples=100")
     assert code == 0 and {"test/loss", "test/mae"} <= set(read(folder, "metrics.json"))
     config = read(folder, "config.json")
-    assert config["dataset"] == "quadratic_form" and config["dataset_options"] == {"num_examples": 100}
+    assert config["dataset"] == "quadratic_form"
+    assert config["dataset_options"] == {"num_examples": 100}
     assert config["dataset_info"]["train_size"] == 70
     reconstruction = next(m for m in zoo.list_models()
                           if zoo.get_preset(m)["metadata"]["task"] == "reconstruction"

@@ -13,9 +13,7 @@ import sys
 
 import pytest
 
-from eqzoo import datasets
-from eqzoo import train
-from eqzoo import zoo
+from eqzoo import datasets, train, zoo
 from tests.test_train import assert_one_line_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,7 +83,7 @@ def test_help_and_usage_errors_do_not_import_tensorflow(tmp_path):
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.strip().splitlines()[-1])
-    for (argv, extra), (code, imported) in zip(cases, results):
+    for (argv, extra), (code, imported) in zip(cases, results, strict=True):
         assert code == (0 if argv == ["--help"] else 2), (argv, extra, done.stderr)
         assert imported == [], f"{argv} {extra} imported {imported} before refusing"
     assert not (tmp_path / "runs").exists()

@@ -132,7 +132,7 @@ def load_trained_weights(model, name, weights):
 def _first_difference(received, expected, name):
     if len(received) != len(expected):
         return f"the file holds {len(received)} weights, {name!r} has {len(expected)}"
-    for (path, shape), (want_path, want_shape) in zip(received, expected):
+    for (path, shape), (want_path, want_shape) in zip(received, expected, strict=True):
         if path != want_path:
             return f"the file holds weight {path!r} where {name!r} has {want_path!r}"
         if shape != want_shape:

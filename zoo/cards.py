@@ -33,7 +33,8 @@ def model_card(name, sizes=None):
     """The Markdown card of preset `name` (see `list_models()`).
 
     Builds the preset (and its twin) after seeding Keras' global random state with 0, so the
-    measured equivariance error is the same on every call. `sizes` caches each measured model's (parameters, Adam slots) by name across cards.
+    measured equivariance error is the same on every call. `sizes` caches each measured model's
+    (parameters, Adam slots) by name across cards.
     """
     return _card(name, {} if sizes is None else sizes)
 

@@ -24,8 +24,8 @@ import inspect
 import os
 import warnings
 
-from eqzoo.zoo.artifacts import EXPECTED_WEIGHTS, load_trained_weights
 from eqzoo.zoo.arguments import Spec, short
+from eqzoo.zoo.artifacts import EXPECTED_WEIGHTS, load_trained_weights
 
 _ARCHITECTURES = {}
 _MEMORY = {}  # architecture -> memory(config): a lower bound on the bytes training it holds

@@ -1,6 +1,7 @@
 """Tied autoencoder: the decoder reuses the encoder's kernels, transposed.
 
-    encoder: h_1 = act(x W_1 + a_1), ..., z = act(h_{K-1} W_K + a_K)     [optional z <- act(z S + s), S = S^T]
+    encoder: h_1 = act(x W_1 + a_1), ..., z = act(h_{K-1} W_K + a_K)
+             [optional bottleneck: z <- act(z S + s), S = S^T]
     decoder: h_{K-1}' = act(z W_K^T + c_K), ..., x' = h_1' W_1^T + c_1
 
 One kernel per encoder/decoder pair (about half the parameters of the untied twin), each trained
@@ -10,6 +11,7 @@ Reference: Vincent et al., "Stacked Denoising Autoencoders" (JMLR 2010), which t
 `W' = W^T`; the untied twin (`constrained=False`) gives the decoder its own Dense kernels.
 """
 
+import itertools
 import math
 
 import keras
@@ -29,7 +31,7 @@ from eqzoo.zoo.registry import (
 def _memory(config):
     """Encoder kernels (shared with the decoder when tied) and the bottleneck's, without biases."""
     widths = [math.prod(config["input_shape"]), *config["hidden"]]
-    kernels = sum(a * b for a, b in zip(widths, widths[1:]))
+    kernels = sum(a * b for a, b in itertools.pairwise(widths))
     parameters = kernels if config["constrained"] else 2 * kernels
     if config["symmetric_bottleneck"]:
         parameters += widths[-1] * (widths[-1] + 1) // 2
