@@ -1201,12 +1201,12 @@ def compare(paths, plot_path=None):
     curves = sorted({key for history in histories for row in history for key in row
                      if key.startswith("val_")}) or ["val_loss"]
     figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), squeeze=False)
-    for axis, curve in zip(axes[0], curves):
-        for name, history in zip(names, histories):
+    for axis, curve in zip(axes[0], curves, strict=True):
+        for name, history in zip(names, histories, strict=True):
             points = [(int(row["epoch"]) + 1, float(row[curve])) for row in history
                       if row.get(curve)]
             if points:
-                axis.plot(*zip(*points), marker=".", label=name)
+                axis.plot(*zip(*points, strict=True), marker=".", label=name)
         axis.set(title=curve, xlabel="epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
@@ -1245,7 +1245,8 @@ def print_table(rows, config_rows):
             print("-- config differences" if config_rows else "-- same config apart from the id")
         if i == 1 + config_rows:
             print("-- final metrics")
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
 
 
 if __name__ == "__main__":

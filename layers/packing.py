@@ -1,4 +1,4 @@
-"""Packed storage of symmetric matrices: n(n+1)/2 values laid out so the matrix is cut, not gathered.
+"""Packed storage of symmetric matrices: n(n+1)/2 values laid out so W is cut, not gathered.
 
 The layout is LAPACK's rectangular full packed (RFP) idea. Split a symmetric `W` (n x n) into
 blocks around `h = ceil(n / 2)`:
@@ -40,7 +40,7 @@ def packed_shape(n):
 # and its numpy emulation has no `setflags` (every packed layer failed to train there).
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def packed_index(n):
     """`(rows, cols)` int arrays of `packed_shape(n)`: `stored[a, b] == W[rows[a, b], cols[a, b]]`.
 
@@ -63,7 +63,7 @@ def packed_index(n):
     return rows, cols
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lower_mask(n):
     """Boolean (n, n) mask of the lower triangle, diagonal included."""
     mask = np.tril(np.ones((n, n), dtype=bool))
@@ -93,7 +93,7 @@ def unpack_symmetric(stored, n):
 
 
 def pack_symmetric(matrix, n):
-    """The packed array of `matrix`'s lower triangle (a gather: for assignment, not the hot path)."""
+    """The packed array of `matrix`'s lower triangle (a gather: for assignment, not hot paths)."""
     rows, cols = packed_index(n)
     flat = ops.reshape(matrix, (-1,))
     return ops.take(flat, ops.convert_to_tensor(rows * n + cols))
@@ -137,7 +137,7 @@ def pack_gradient(g, n):
     return ops.concatenate([t, s21], 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _strict_t_mask(n):
     """Where the packed rectangle T holds W11 (True) rather than W22 (False)."""
     h = (n + 1) // 2
@@ -146,7 +146,7 @@ def _strict_t_mask(n):
     return mask
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _diagonal_scale(n):
     """1 everywhere in T but 1/2 where T holds a diagonal entry of W (counted twice in g + g^T)."""
     rows, cols = packed_index(n)
@@ -159,8 +159,8 @@ def _diagonal_scale(n):
 def symmetric_matmul(x, stored, n):
     """`x @ W` for the symmetric W packed in `stored`, with its gradients: by blocks, never
     assembling W (`symmetric_matmul_blocks`), except up to `ASSEMBLED_UP_TO` wide on TensorFlow
-    and JAX, where assembling it (`symmetric_matmul_assembled`) is faster; on PyTorch the same blocks as a native
-    `torch.autograd.Function` (`layers/_symmetric_matmul_torch.py`)."""
+    and JAX, where assembling it (`symmetric_matmul_assembled`) is faster; on PyTorch the same
+    blocks as a native `torch.autograd.Function` (`layers/_symmetric_matmul_torch.py`)."""
     levels = split_levels(n)
     if n <= ASSEMBLED_UP_TO and keras.backend.backend() != "torch":
         return symmetric_matmul_assembled(x, stored, n)

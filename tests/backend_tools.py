@@ -31,7 +31,7 @@ def to_numpy(x, dtype=None):
 
 
 def variable_gradients(loss, variables):
-    """Gradients of the scalar `loss()` (a closure over layers) w.r.t. Keras `variables`, as numpy."""
+    """Gradients of the scalar `loss()` (a closure over layers) w.r.t. `variables`, as numpy."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -44,7 +44,7 @@ def variable_gradients(loss, variables):
         import jax
 
         def loss_of(values):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
                 return loss()
 
         return [np.asarray(g) for g in jax.grad(loss_of)([v.value for v in variables])]

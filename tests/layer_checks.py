@@ -104,7 +104,8 @@ def _check_fit_step(make_layer, input_shape, x):
     history = model.fit(x, target, batch_size=BATCH, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
-    assert any(not np.array_equal(b, a) for b, a in zip(before, after)), "fit changed no weight"
+    changed = [not np.array_equal(b, a) for b, a in zip(before, after, strict=True)]
+    assert any(changed), "fit changed no weight"
 
 
 def _check_mixed_bfloat16(make_layer, x):
@@ -153,7 +154,7 @@ def assert_gradients_match_finite_differences(loss, variables, tolerances=None):
     differences, with (step, rtol, atol) from FINITE_DIFFERENCES for the variables' dtype unless
     `tolerances` are given. Returns the gradients, as numpy."""
     gradients = variable_gradients(loss, variables)
-    for variable, gradient in zip(variables, gradients):
+    for variable, gradient in zip(variables, gradients, strict=True):
         dtype = keras.backend.standardize_dtype(variable.dtype)
         step, rtol, atol = tolerances or FINITE_DIFFERENCES[dtype]
         stored = keras.ops.convert_to_numpy(variable)

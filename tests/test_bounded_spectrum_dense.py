@@ -63,7 +63,8 @@ def test_random_kernels_are_bitwise_symmetric_with_spectrum_inside(spectrum):
         n = 3 + seed % 6
         # A wide draw: many eigenvalues of S far out, where tanh saturates.
         initializer = keras.initializers.RandomNormal(stddev=1.0 + 3 * (seed % 3))
-        kernel = built(BoundedSpectrumDense, n, spectrum=spectrum, kernel_initializer=initializer).kernel
+        kernel = built(BoundedSpectrumDense, n, spectrum=spectrum,
+                       kernel_initializer=initializer).kernel
         assert_bitwise_symmetric(kernel)
         _assert_spectrum_inside(kernel, spectrum)
 

@@ -164,7 +164,7 @@ def test_tie_survives_a_decoder_serialized_before_its_source(tmp_path):
     loaded = keras.saving.load_model(path)
     assert loaded.get_layer("decoder").layers[0].source is loaded.get_layer("encoder")
     inputs = [np.ones((2, 3), "float32"), _x(5, rows=2)]
-    for got, expected in zip(loaded(inputs), model(inputs)):
+    for got, expected in zip(loaded(inputs), model(inputs), strict=True):
         np.testing.assert_array_equal(to_numpy(got), to_numpy(expected))
 
 

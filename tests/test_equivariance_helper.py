@@ -1,4 +1,4 @@
-"""assert_equivariant / equivariance_error: they pass equivariant maps, and name the worst element."""
+"""assert_equivariant / equivariance_error pass equivariant maps and name the worst element."""
 
 import json
 import re

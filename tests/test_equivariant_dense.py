@@ -15,7 +15,13 @@ from eqzoo.layers.equivariant_basis import (
 )
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.fold import fold_to_dense
-from eqzoo.layers.groups import CyclicGroup, DihedralGroup, FiniteGroup, SymmetricGroup, TrivialGroup
+from eqzoo.layers.groups import (
+    CyclicGroup,
+    DihedralGroup,
+    FiniteGroup,
+    SymmetricGroup,
+    TrivialGroup,
+)
 from eqzoo.layers.representations import DefiningRep, DirectSum, RegularRep, TrivialRep
 from eqzoo.layers.symmetric_dense import SymmetricDense
 from tests.backend_tools import float64_tol, to_numpy
@@ -100,7 +106,8 @@ def test_every_basis_element_is_equivariant(name):
 def test_closed_forms_are_the_textbook_kernels():
     n = 6
     coefficients = to_numpy(np.arange(1.0, n + 1.0))
-    circulant = keras.ops.convert_to_numpy(commutant_basis(points(C6), points(C6)).assemble(coefficients))
+    basis = commutant_basis(points(C6), points(C6))
+    circulant = keras.ops.convert_to_numpy(basis.assemble(coefficients))
     expected = np.array([[coefficients[(j - i) % n] for j in range(n)] for i in range(n)])
     np.testing.assert_array_equal(circulant, expected)
     deep_sets = keras.ops.convert_to_numpy(
@@ -256,7 +263,7 @@ def test_gradients_reach_every_coefficient_and_match_finite_differences():
         return keras.ops.sum(keras.ops.square(keras.ops.subtract(layer(x), target)))
 
     grads = assert_gradients_match_finite_differences(loss, layer.trainable_variables)
-    for variable, grad in zip(layer.trainable_variables, grads):
+    for variable, grad in zip(layer.trainable_variables, grads, strict=True):
         assert np.all(grad != 0), variable.path
 
 

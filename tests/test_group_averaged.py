@@ -73,7 +73,7 @@ def test_wrapping_a_trained_model_keeps_its_weights_and_saves(tmp_path):
     trained = [w.copy() for w in model.get_weights()]
     wrapper = keras.Sequential([keras.Input((4, 4, 1)),
                                 GroupAveraged(model, IMAGES, rep_in, rep_out)])
-    assert all(np.array_equal(a, b) for a, b in zip(wrapper.get_weights(), trained))
+    assert all(np.array_equal(a, b) for a, b in zip(wrapper.get_weights(), trained, strict=True))
     path = os.path.join(tmp_path, "averaged.keras")
     wrapper.save(path)
     loaded = keras.saving.load_model(path)

@@ -1,4 +1,4 @@
-"""PairwiseInteraction and HopfieldBlock: exact symmetry, the maths they state, the energy descent."""
+"""PairwiseInteraction and HopfieldBlock: exact symmetry, the maths they state, energy descent."""
 
 import keras
 import numpy as np

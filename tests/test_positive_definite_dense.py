@@ -14,8 +14,6 @@ from tests.layer_checks import (
 )
 
 
-
-
 @pytest.mark.parametrize("epsilon", [0.0, 0.1])
 def test_shared_layer_checks(epsilon):
     layer = run_layer_checks(
@@ -51,9 +49,9 @@ def test_random_kernels_are_bitwise_symmetric_with_spectrum_above_epsilon(epsilo
     for seed in range(12):
         keras.utils.set_random_seed(seed)
         n = 3 + seed % 6
-        kernel = to_numpy(
-            built(PositiveDefiniteDense, n, epsilon=epsilon, kernel_initializer="random_normal").kernel, "float64"
-        )
+        layer = built(PositiveDefiniteDense, n, epsilon=epsilon,
+                      kernel_initializer="random_normal")
+        kernel = to_numpy(layer.kernel, "float64")
         assert_bitwise_symmetric(kernel)
         assert np.linalg.eigvalsh(kernel).min() >= epsilon - 1e-6 * max(1, np.abs(kernel).max())
 

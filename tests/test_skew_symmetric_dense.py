@@ -13,7 +13,6 @@ from tests.layer_checks import (
 )
 
 
-
 def test_shared_layer_checks():
     run_layer_checks(
         lambda: SkewSymmetricDense(activation="tanh"),

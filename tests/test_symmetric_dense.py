@@ -121,12 +121,15 @@ def test_packed_gradient_is_sum_of_mirrored_kernel_gradients():
     layer.build((None, n))
     rng = np.random.default_rng(0)
     x, target = rng.normal(size=(5, n)), rng.normal(size=(5, n))
-    (g_stored,) = variable_gradients(lambda: keras.ops.sum(keras.ops.subtract(layer(x), target) ** 2),
-                                     [layer.stored_kernel])
+    def loss():
+        return keras.ops.sum(keras.ops.subtract(layer(x), target) ** 2)
+
+    (g_stored,) = variable_gradients(loss, [layer.stored_kernel])
     y = keras.ops.convert_to_numpy(layer(x))
     g_kernel = x.T @ (2 * (y - target))  # G: the gradient an unconstrained W would get
     rows, cols = packed_index(n)
-    expected = np.where(rows == cols, g_kernel[rows, cols], g_kernel[rows, cols] + g_kernel[cols, rows])
+    expected = np.where(rows == cols, g_kernel[rows, cols],
+                        g_kernel[rows, cols] + g_kernel[cols, rows])
     np.testing.assert_allclose(g_stored, expected, rtol=float64_tol(1e-10), atol=float64_tol(0.0))
 
 
@@ -164,7 +167,7 @@ def test_kernel_assignment_round_trip_and_rejects_asymmetric():
     with pytest.raises(ValueError, match=r"expected a matrix of shape \(4, 4\).*\(3, 3\)"):
         layer.set_kernel(np.eye(3))
     with pytest.raises(ValueError, match="not built"):
-        SymmetricDense().kernel
+        _ = SymmetricDense().kernel
 
 
 @pytest.mark.parametrize("kwargs,shape,match", [
@@ -232,7 +235,8 @@ def test_mixed_bfloat16_computes_with_a_symmetric_kernel():
 
 
 def test_xla_compiled_training_keeps_the_kernel_symmetric():
-    model = keras.Sequential([keras.Input((6,)), SymmetricDense(activation="relu"), keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((6,)), SymmetricDense(activation="relu"),
+                              keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse", jit_compile=True)
     rng = np.random.default_rng(0)
     history = model.fit(rng.normal(size=(32, 6)), rng.normal(size=(32, 1)), epochs=3, verbose=0)
@@ -251,19 +255,25 @@ def test_mirrored_strategy_trains_and_keeps_replicas_equal_and_symmetric():
         ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
-        model = keras.Sequential([keras.Input((6,)), SymmetricDense(activation="tanh"), keras.layers.Dense(1)])
+        model = keras.Sequential([keras.Input((6,)), SymmetricDense(activation="tanh"),
+                                  keras.layers.Dense(1)])
         model.compile(optimizer="adam", loss="mse")
     rng = np.random.default_rng(0)
-    model.fit(rng.normal(size=(64, 6)), rng.normal(size=(64, 1)), batch_size=16, epochs=2, verbose=0)
+    model.fit(rng.normal(size=(64, 6)), rng.normal(size=(64, 1)), batch_size=16, epochs=2,
+              verbose=0)
     stored = model.layers[0].stored_kernel
-    replicas = [to_numpy(v) for v in stored.value.values] if hasattr(stored.value, "values") else [to_numpy(stored)]
+    if hasattr(stored.value, "values"):
+        replicas = [to_numpy(v) for v in stored.value.values]
+    else:
+        replicas = [to_numpy(stored)]
     for replica in replicas[1:]:
         np.testing.assert_array_equal(replica, replicas[0])
     assert_bitwise_symmetric(model.layers[0].kernel)
 
 
 def test_fold_to_dense_gives_same_outputs_and_plain_layers(tmp_path):
-    inner = keras.Sequential([keras.Input((6,)), SymmetricDense(activation="relu", parametrization="average")])
+    inner = keras.Sequential([keras.Input((6,)),
+                              SymmetricDense(activation="relu", parametrization="average")])
     inputs = keras.Input((6,))
     hidden = SymmetricDense(activation="tanh")(inputs)
     outputs = keras.layers.Dense(3)(inner(hidden))

@@ -96,7 +96,7 @@ def test_layouts_are_the_matrix_actions():
     symmetric, antisymmetric = x + x.transpose(0, 2, 1), x - x.transpose(0, 2, 1)
     upper, strict = np.triu_indices(5), np.triu_indices(5, 1)
     for g in group.sample(4, seed=1) + [to_numpy(DihedralGroup(5).generators[1])]:
-        def moved(m):
+        def moved(m, g=g):
             return np.einsum("ik,bkl,jl->bij", g, m, g)
 
         np.testing.assert_allclose((v * v).act(g, x), moved(x))
@@ -232,7 +232,7 @@ def test_gradients_match_finite_differences():
         return keras.ops.sum(keras.ops.square(keras.ops.subtract(layer(x), target)))
 
     grads = assert_gradients_match_finite_differences(loss, layer.trainable_variables)
-    for variable, grad in zip(layer.trainable_variables, grads):
+    for variable, grad in zip(layer.trainable_variables, grads, strict=True):
         assert np.all(grad != 0), variable.path
 
 

@@ -46,7 +46,8 @@ def test_backend_flag_after_keras_is_imported_must_match(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and f"came after Keras was imported with the {BACKEND} backend" in err
     assert train.main([*TINY, "--backend", "theano", "--run-dir", str(tmp_path)]) == 2
-    assert "expected tensorflow | jax | torch. Received: backend='theano'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "expected tensorflow | jax | torch. Received: backend='theano'" in err
 
 
 @pytest.mark.slow

@@ -84,7 +84,8 @@ def test_preset_builds_trains_saves_and_keeps_its_structure(name, tmp_path):
 def test_constraint_claims_match_the_model_and_the_twin(name):
     constraint = zoo.get_preset(name)["metadata"]["constraint"]
     twin = zoo.get_preset(zoo.get_preset(name)["metadata"]["twin"])
-    assert (constraint is None) != (twin["metadata"]["constraint"] is None), "one of a pair is the twin"
+    assert (constraint is None) != (twin["metadata"]["constraint"] is None), (
+        "one of a pair is the twin")
     claims = symmetry_residuals(zoo.create_model(name))
     if constraint == "equivariant":
         assert "equivariance" in zoo.get_preset(name)["metadata"]
@@ -92,8 +93,10 @@ def test_constraint_claims_match_the_model_and_the_twin(name):
         assert claims, f"{name} says it is symmetric but no layer claims a symmetric matrix"
     if constraint is None:
         assert not claims, f"{name} is an unconstrained twin but claims {sorted(claims)}"
-    ties = [layer for layer in zoo.create_model(name)._flatten_layers() if isinstance(layer, DenseTranspose)]
-    assert bool(ties) == (constraint == "tied"), f"{name}: constraint {constraint!r}, {len(ties)} ties"
+    ties = [layer for layer in zoo.create_model(name)._flatten_layers()
+            if isinstance(layer, DenseTranspose)]
+    assert bool(ties) == (constraint == "tied"), (
+        f"{name}: constraint {constraint!r}, {len(ties)} ties")
 
 
 def test_list_models_by_wildcard():
@@ -104,7 +107,8 @@ def test_list_models_by_wildcard():
 
 
 def test_unknown_name_lists_close_matches():
-    with pytest.raises(ValueError, match="Unknown model 'symetric_mlp_digits'.*symmetric_mlp_digits"):
+    expected = "Unknown model 'symetric_mlp_digits'.*symmetric_mlp_digits"
+    with pytest.raises(ValueError, match=expected):
         zoo.create_model("symetric_mlp_digits")
 
 
@@ -132,9 +136,11 @@ def test_registering_a_name_twice_warns():
 
 
 def test_presets_without_weights_say_so():
-    with pytest.raises(ValueError, match="ships no pretrained weights.*python train.py --model mlp_digits"):
+    no_weights = "ships no pretrained weights.*python train.py --model mlp_digits"
+    with pytest.raises(ValueError, match=no_weights):
         zoo.create_model("mlp_digits", weights="pretrained")
-    with pytest.raises(ValueError, match="expected None, 'pretrained', .*Received: weights='imagenet'"):
+    unknown = "expected None, 'pretrained', .*Received: weights='imagenet'"
+    with pytest.raises(ValueError, match=unknown):
         zoo.create_model("mlp_digits", weights="imagenet")
 
 
