@@ -18,6 +18,7 @@ from eqzoo import datasets, train, zoo
 from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
 from eqzoo.runs import read_history
 from eqzoo.zoo.tasks import OPTIMIZERS
+from tests.interrupts import ctrl_c_after_epoch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "width=8", "--epochs", "1"]
@@ -363,23 +364,8 @@ STEPS = 256 // 32
 def interrupted_once(tmp_path_factory):
     """A run stopped by a real SIGINT at the end of its second epoch of three (in-process: the
     handler train.main installs turns it into a clean stop)."""
-
-    symmetry_and_time = train.symmetry_and_time
-
-    def ctrl_c_after_second_epoch():
-        callback = symmetry_and_time()
-        on_epoch_end = callback.on_epoch_end
-
-        def then_ctrl_c(epoch, logs=None):
-            on_epoch_end(epoch, logs)
-            if epoch == 1:
-                os.kill(os.getpid(), signal.SIGINT)
-
-        callback.on_epoch_end = then_ctrl_c
-        return callback
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(train, "symmetry_and_time", ctrl_c_after_second_epoch)
+        ctrl_c_after_epoch(patch, 1)
         code, folder = run(tmp_path_factory.mktemp("interrupted"), *SMALL)
     assert code == 130
     return folder

@@ -6,8 +6,6 @@ keras.distribution.DataParallel over two host devices on JAX, and what a run doe
 """
 
 import json
-import os
-import signal
 
 import keras
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 from eqzoo import train
 from eqzoo.layers.inspection import symmetric_matrices
 from eqzoo.processes import isolated_environment
+from tests.interrupts import ctrl_c_after_epoch
 from tests.test_train_processes import Process
 from tests.wandb_records import read_records
 
@@ -108,21 +107,7 @@ def wandb_history(folder, run_id):
 
 def test_interrupted_run_resumes_logs_to_wandb_and_compares_on_this_backend(
         tmp_path, monkeypatch, capsys):
-    symmetry_and_time = train.symmetry_and_time
-
-    def ctrl_c_after_second_epoch():  # a real SIGINT, which train.main turns into a clean stop
-        callback = symmetry_and_time()
-        on_epoch_end = callback.on_epoch_end
-
-        def then_ctrl_c(epoch, logs=None):
-            on_epoch_end(epoch, logs)
-            if epoch == 1:
-                os.kill(os.getpid(), signal.SIGINT)
-
-        callback.on_epoch_end = then_ctrl_c
-        return callback
-
-    monkeypatch.setattr(train, "symmetry_and_time", ctrl_c_after_second_epoch)
+    ctrl_c_after_epoch(monkeypatch, 1)  # a real SIGINT after the second of three epochs
     runs = tmp_path / "runs"
     argv = [*SMALL, "--run-id", "r", "--run-dir", str(runs), "--wandb", "offline"]
     assert train.main(argv) == 130
