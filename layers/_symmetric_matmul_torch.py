@@ -10,6 +10,8 @@ slower on CPU.
 
 import torch
 
+from eqzoo.layers.packing import packed_blocks
+
 
 def _mirror(m, lower):
     """The symmetric matrix whose lower (upper) triangle, diagonal included, is that of m."""
@@ -61,17 +63,10 @@ def _sym_fold(out, a, b, lower, levels):
     _sym_fold(out[p:, p:], a2, b2, lower, levels - 1)
 
 
-def _blocks(stored, n):
-    h = (n + 1) // 2
-    if n % 2 == 0:
-        return stored[1 : h + 1], stored[:h], stored[h + 1 :]
-    return stored[:h], stored[: h - 1, 1:], stored[h:]
-
-
 def _apply(v, stored, n, levels, leaves):
     """v @ W, W symmetric in the packed `stored`; `leaves` are the assembled diagonal leaves."""
     h = (n + 1) // 2
-    m1, m2, w21 = _blocks(stored, n)
+    m1, m2, w21 = packed_blocks(stored, n)
     leaves = list(leaves)
     v1, v2 = v[:, :h], v[:, h:]
     y1 = torch.addmm(_sym_mul(v1, m1, True, levels, leaves), v2, w21)
@@ -84,7 +79,7 @@ class SymmetricMatmul(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x2d, stored, n, levels):
-        m1, m2, _ = _blocks(stored, n)
+        m1, m2, _ = packed_blocks(stored, n)
         leaves = _leaves(m1, True, levels) + _leaves(m2, False, levels)
         ctx.save_for_backward(x2d, stored, *leaves)
         ctx.n, ctx.levels = n, levels

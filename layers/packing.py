@@ -66,8 +66,7 @@ def packed_index(n):
 @functools.cache
 def lower_mask(n):
     """Boolean (n, n) mask of the lower triangle, diagonal included."""
-    mask = np.tril(np.ones((n, n), dtype=bool))
-    return mask
+    return np.tril(np.ones((n, n), dtype=bool))
 
 
 def mirror_lower(matrix, n):
@@ -77,13 +76,19 @@ def mirror_lower(matrix, n):
     return ops.where(lower_mask(n), matrix, ops.transpose(matrix))
 
 
+def packed_blocks(stored, n):
+    """`(M1, M2, W21)`, the three pieces of the packed array: W11's lower triangle is M1's, W22's
+    lower triangle is M2's upper triangle transposed, and W21 is stored as it is."""
+    h = (n + 1) // 2
+    if n % 2 == 0:
+        return stored[1 : h + 1], stored[:h], stored[h + 1 :]
+    return stored[:h], stored[: h - 1, 1:], stored[h:]
+
+
 def unpack_symmetric(stored, n):
     """Assembles the n x n symmetric matrix from its packed array (see the module docstring)."""
     h = (n + 1) // 2
-    if n % 2 == 0:
-        m1, m2, w21 = stored[1 : h + 1], stored[:h], stored[h + 1 :]
-    else:
-        m1, m2, w21 = stored[:h], stored[: h - 1, 1:], stored[h:]
+    m1, m2, w21 = packed_blocks(stored, n)
     w11 = mirror_lower(m1, h)
     # T holds W22's lower triangle transposed, so the roles of M2 and M2^T swap.
     w22 = mirror_lower(ops.transpose(m2), n - h)
@@ -142,8 +147,7 @@ def _strict_t_mask(n):
     """Where the packed rectangle T holds W11 (True) rather than W22 (False)."""
     h = (n + 1) // 2
     rows = h + 1 if n % 2 == 0 else h
-    mask = np.tril(np.ones((rows, h), dtype=bool), -1 if n % 2 == 0 else 0)
-    return mask
+    return np.tril(np.ones((rows, h), dtype=bool), -1 if n % 2 == 0 else 0)
 
 
 @functools.cache
@@ -152,8 +156,7 @@ def _diagonal_scale(n):
     rows, cols = packed_index(n)
     h = (n + 1) // 2
     t_rows = h + 1 if n % 2 == 0 else h
-    scale = np.where(rows[:t_rows] == cols[:t_rows], 0.5, 1.0).astype("float32")
-    return scale
+    return np.where(rows[:t_rows] == cols[:t_rows], 0.5, 1.0).astype("float32")
 
 
 def symmetric_matmul(x, stored, n):
@@ -263,10 +266,7 @@ def symmetric_matmul_blocks(x, stored, n, levels=None):
 
     @ops.custom_gradient
     def matmul(x2d, stored):
-        if even:
-            m1, m2, w21 = stored[1 : h + 1], stored[:h], stored[h + 1 :]
-        else:
-            m1, m2, w21 = stored[:h], stored[: h - 1, 1:], stored[h:]
+        m1, m2, w21 = packed_blocks(stored, n)
 
         def apply(v):  # v @ W
             v1, v2 = v[:, :h], v[:, h:]
