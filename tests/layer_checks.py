@@ -170,6 +170,22 @@ def assert_gradients_match_finite_differences(loss, variables, tolerances=None):
     return gradients
 
 
+def assert_every_variable_gets_the_finite_difference_gradient(layer, input_shape, output_shape):
+    """The gradients of a squared error through `layer`, for random inputs and targets of these
+    shapes, match central finite differences for every trainable variable, and none has a zero
+    entry (each stored coefficient reaches the output)."""
+    x = np.random.default_rng(0).normal(size=input_shape)
+    target = np.random.default_rng(1).normal(size=output_shape)
+    layer(x)
+
+    def loss():
+        return keras.ops.sum(keras.ops.square(keras.ops.subtract(layer(x), target)))
+
+    grads = assert_gradients_match_finite_differences(loss, layer.trainable_variables)
+    for variable, grad in zip(layer.trainable_variables, grads, strict=True):
+        assert np.all(grad != 0), variable.path
+
+
 def assert_gradient_matches_finite_differences(layer, x, variable=None, tolerances=None, seed=0):
     """The backend's gradient w.r.t. `variable` (default: the layer's stored kernel) equals central
     finite differences of `sum(sin(layer(x)) * r)` for a fixed random r. Build the layer with
