@@ -3,8 +3,9 @@ symmetric kernel's training step (see benchmarks/symmetric_dense.md).
 
 For each width m, times on the active Keras backend (compiled the backend's way: tf.function with
 and without XLA on TensorFlow, jax.jit on JAX, eager on PyTorch) a scaled copy of an m x m float32
-matrix, its transpose, `where(lower, A, A^T)` (the mirror of one triangle), `A + A^T`, and the
-batch-256 matmul `x @ A`, in interleaved rounds.
+matrix, its transpose, `where(lower, A, A^T)` (the mirror of one triangle), `A + A^T`,
+`B + A^T` (the same sum with the row-major operand another matrix: XLA on CPU runs this one far
+faster than `A + A^T`), and the batch-256 matmul `x @ A`, in interleaved rounds.
 
     python benchmarks/bench_transpose.py --backend jax --sizes 512 1024 2048
     python benchmarks/bench_transpose.py --backend torch --single-thread
@@ -29,11 +30,12 @@ import numpy as np
 from keras import ops
 
 OPERATIONS = {
-    "copy (A * c)": lambda a, x, mask: ops.multiply(a, 1.0001),
-    "transpose": lambda a, x, mask: ops.multiply(ops.transpose(a), 1.0001),
-    "where(lower, A, A^T)": lambda a, x, mask: ops.where(mask, a, ops.transpose(a)),
-    "A + A^T": lambda a, x, mask: ops.add(a, ops.transpose(a)),
-    "x @ A (batch 256)": lambda a, x, mask: ops.matmul(x, a),
+    "copy (A * c)": lambda a, b, x, mask: ops.multiply(a, 1.0001),
+    "transpose": lambda a, b, x, mask: ops.multiply(ops.transpose(a), 1.0001),
+    "where(lower, A, A^T)": lambda a, b, x, mask: ops.where(mask, a, ops.transpose(a)),
+    "A + A^T": lambda a, b, x, mask: ops.add(a, ops.transpose(a)),
+    "B + A^T": lambda a, b, x, mask: ops.add(b, ops.transpose(a)),
+    "x @ A (batch 256)": lambda a, b, x, mask: ops.matmul(x, a),
 }
 
 
@@ -68,14 +70,15 @@ def main():
     rng = np.random.default_rng(0)
     for m in args.sizes:
         a = ops.convert_to_tensor(rng.normal(size=(m, m)).astype("float32"))
+        b = ops.convert_to_tensor(rng.normal(size=(m, m)).astype("float32"))
         x = ops.convert_to_tensor(rng.normal(size=(256, m)).astype("float32"))
         mask = ops.convert_to_tensor(np.tril(np.ones((m, m), dtype=bool)))
         for jit in modes:
             calls = {}
             for name, op in OPERATIONS.items():
-                fn = compiled(lambda a, x, mask, op=op: op(a, x, mask), jit)
-                calls[name] = (lambda fn=fn, a=a, x=x, mask=mask:
-                               ops.convert_to_numpy(fn(a, x, mask)[:1, :1]))
+                fn = compiled(lambda a, b, x, mask, op=op: op(a, b, x, mask), jit)
+                calls[name] = (lambda fn=fn, a=a, b=b, x=x, mask=mask:
+                               ops.convert_to_numpy(fn(a, b, x, mask)[:1, :1]))
             medians, ratios = interleaved_medians(
                 calls, {k: "copy (A * c)" for k in calls}, args.rounds, args.seconds_per_round)
             load = os.getloadavg()[0]

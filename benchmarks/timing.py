@@ -96,9 +96,10 @@ def per_call(fn, calls):
     return (clock() - start) / calls
 
 
-def interleaved_medians(callables, references, rounds, seconds_per_round):
-    """Median seconds per call of each callable, and the median of its per-round ratio to
-    `references[name]` (a name in `callables`, or None for no ratio)."""
+def interleaved_samples(callables, references, rounds, seconds_per_round):
+    """Seconds per call of each callable in each round, and its per-round ratio to
+    `references[name]` (a name in `callables`, or None for no ratio): the callables take turns
+    within every round, so a slow phase of the machine hits all of them alike."""
     calls = {k: max(3, int(seconds_per_round / max(per_call(f, 3), 1e-5)))
              for k, f in callables.items()}
     samples = {k: [] for k in callables}
@@ -109,29 +110,49 @@ def interleaved_medians(callables, references, rounds, seconds_per_round):
             samples[k].append(t)
             if references.get(k) in times:
                 ratios[k].append(t / times[references[k]])
+    return samples, ratios
+
+
+def interleaved_medians(callables, references, rounds, seconds_per_round):
+    """Median seconds per call of each callable, and the median of its per-round ratio to
+    `references[name]` (a name in `callables`, or None for no ratio)."""
+    samples, ratios = interleaved_samples(callables, references, rounds, seconds_per_round)
     return ({k: statistics.median(v) for k, v in samples.items()},
             {k: statistics.median(v) if v else None for k, v in ratios.items()})
+
+
+def quartiles(values):
+    """`(25th, 75th)` percentiles of `values` (inclusive method; both the one value if alone)."""
+    if len(values) == 1:
+        return values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q3
 
 
 def print_step_table(sizes, modes, make_steps, rounds, seconds_per_round):
     """For each width n and XLA mode, times the steps `make_steps(n, jit)` returns (a dict
     `variant -> ((step, trainable_params, adam_slot_bytes), reference variant or None)`) in
     interleaved rounds, and prints one markdown row per variant: median step time, median ratio
-    to its reference, parameters, optimizer-slot memory, and the 1-minute load average when the
+    to its reference and the 25th-75th percentiles of the per-round ratios (how far the machine's
+    noise moves it), parameters, optimizer-slot memory, and the 1-minute load average when the
     rounds ended (the machine is shared; read ratios measured under load accordingly)."""
-    print("| n | XLA | variant | step ms (median) | ratio to reference | trainable params | "
-          "Adam slots MiB | load |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| n | XLA | variant | step ms (median) | ratio to reference (median) "
+          "| ratio, middle half of rounds | trainable params | Adam slots MiB | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
         for jit in modes:
             steps = make_steps(n, jit)
-            medians, ratios = interleaved_medians(
+            samples, ratios = interleaved_samples(
                 {v: s[0][0] for v, s in steps.items()}, {v: s[1] for v, s in steps.items()},
                 rounds, seconds_per_round)
             load = os.getloadavg()[0]
             for v, ((_, params, slot_bytes), _) in steps.items():
-                ratio = f"{ratios[v]:.3f}" if ratios[v] is not None else "-"
-                print(f"| {n} | {'on' if jit else 'off'} | {v} | {1e3 * medians[v]:.2f} | {ratio} "
+                ratio, spread = "-", "-"
+                if ratios[v]:
+                    ratio = f"{statistics.median(ratios[v]):.3f}"
+                    spread = "{:.3f}-{:.3f}".format(*quartiles(ratios[v]))
+                print(f"| {n} | {'on' if jit else 'off'} | {v} | "
+                      f"{1e3 * statistics.median(samples[v]):.2f} | {ratio} | {spread} "
                       f"| {params:,} | {slot_bytes / 2**20:.2f} | {load:.1f} |", flush=True)
 
 

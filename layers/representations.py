@@ -138,7 +138,7 @@ class DefiningRep(Representation):
 
     def permutation(self, g):
         if not self.is_permutation:
-            super().permutation(g)
+            return super().permutation(g)  # raises: not a permutation representation
         return np.argmax(np.asarray(g), axis=1)
 
 
@@ -380,7 +380,7 @@ class _Square(Representation):
 
     def permutation(self, g):
         if not self.is_permutation:
-            super().permutation(g)
+            return super().permutation(g)  # raises: not a permutation representation
         p = self.base.permutation(g)
         rows, cols = self.pairs
         a, b = p[rows], p[cols]
