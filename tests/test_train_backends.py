@@ -6,6 +6,7 @@ keras.distribution.DataParallel over two host devices on JAX, and what a run doe
 """
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -63,7 +64,8 @@ def test_backend_flag_in_a_fresh_process_trains_on_that_backend(backend, tmp_pat
 
 @pytest.mark.slow
 def test_data_parallel_on_jax_over_two_host_devices(tmp_path):
-    env = isolated_environment(tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
+    env = isolated_environment(tmp_path, XLA_FLAGS=flags.strip())
     env.pop("KERAS_BACKEND", None)
     # Batch 6: a split whose last batch is odd loses that batch's tail, with a warning.
     process = Process(tmp_path, *TINY, "--backend", "jax", "--strategy", "data_parallel",
