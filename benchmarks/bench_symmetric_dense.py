@@ -17,9 +17,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-# Keras reads KERAS_BACKEND when first imported, so --backend acts before any import of it.
-if "--backend" in sys.argv[:-1]:
-    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
 from timing import (
     XLA_MODES,
@@ -30,8 +27,8 @@ from timing import (
 )
 from torch_peers import PEERS, torch_train_step
 
-# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
-# is first imported: keep it above keras.
+# timing sets the backend (--backend) and the TensorFlow/XLA environment (log level,
+# --single-thread flags) before Keras is first imported: keep it above keras.
 # isort: split
 
 import keras

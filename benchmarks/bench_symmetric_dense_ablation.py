@@ -17,18 +17,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-if "--backend" in sys.argv[:-1]:
-    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
-from timing import (
-    XLA_MODES,
-    keras_train_step,
-    machine_line,
-    print_step_table,
-    step_benchmark_parser,
-)
+import timing
 
-# timing sets the TensorFlow/XLA environment before Keras is first imported: keep it above keras.
+# timing sets the backend (--backend) and the TensorFlow/XLA environment before Keras is first
+# imported: keep it above keras.
 # isort: split
 
 import keras
@@ -116,7 +109,7 @@ VARIANTS = {
 
 
 def main():
-    parser = step_benchmark_parser(__doc__.splitlines()[0], [1024], VARIANTS)
+    parser = timing.step_benchmark_parser(__doc__.splitlines()[0], [1024], VARIANTS)
     parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
                         help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
     args = parser.parse_args()
@@ -125,20 +118,21 @@ def main():
             parser.error(f"--sizes: got {n}; this ablation takes even widths up to 1024 "
                          "(one level of blocks)")
     backend = keras.backend.backend()
-    modes = XLA_MODES[args.jit] if backend == "tensorflow" else [backend == "jax"]
+    modes = timing.XLA_MODES[args.jit] if backend == "tensorflow" else [backend == "jax"]
     print(f"# SymmetricDense ablation on {backend}, batch {args.batch}, float32, {args.rounds} "
           f"rounds (medians; timing only, ablated variants compute wrong values)\n\n"
-          f"{machine_line()}\n")
+          f"{timing.machine_line()}\n")
 
     def make_steps(n, jit):
         def model(v):
             made = keras.layers.Dense(n) if v == "Dense" else VARIANTS[v]()
             return keras.Sequential([keras.Input((n,)), made])
 
-        return {v: (keras_train_step(model(v), args.batch, jit), None if v == "Dense" else "Dense")
+        reference = {v: None if v == "Dense" else "Dense" for v in args.variants}
+        return {v: (timing.keras_train_step(model(v), args.batch, jit), reference[v])
                 for v in args.variants}
 
-    print_step_table(args.sizes, modes, make_steps, args.rounds, args.seconds_per_round)
+    timing.print_step_table(args.sizes, modes, make_steps, args.rounds, args.seconds_per_round)
 
 
 if __name__ == "__main__":

@@ -16,13 +16,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-if "--backend" in sys.argv[:-1]:
-    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 
 from timing import interleaved_medians, machine_line
 
-# timing sets the TensorFlow/XLA environment (log level, --single-thread flags) before Keras
-# is first imported: keep it above keras.
+# timing sets the backend (--backend) and the TensorFlow/XLA environment (log level,
+# --single-thread flags) before Keras is first imported: keep it above keras.
 # isort: split
 
 import keras

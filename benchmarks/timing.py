@@ -15,6 +15,10 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# --backend NAME: the Keras backend of the scripts that take the flag. Keras reads KERAS_BACKEND
+# when first imported (below), so it is set here, before that.
+if "--backend" in sys.argv[:-1]:
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 # --single-thread: one compute thread on every backend, timed by the process's CPU time, which
 # other jobs on a shared machine disturb far less than wall time. XLA reads its flags at import.
 SINGLE_THREAD = "--single-thread" in sys.argv
