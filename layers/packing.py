@@ -18,8 +18,9 @@ gradient, computed by blocks so that W is never assembled: the off-diagonal bloc
 the stored array and enters its matmuls where it lies, the diagonal blocks are split again, and
 the kernel gradient is read straight into the packed layout (`symmetric_matmul_blocks`; on
 PyTorch a native autograd function doing the same). Only small leaf blocks are ever transposed.
-`symmetric_matmul_assembled` is the earlier formulation (assemble W, fold `G + G^T`), kept as
-the reference the blocks are tested and measured against.
+`symmetric_matmul_assembled` (assemble W, fold `G + G^T`) is the earlier formulation; on
+TensorFlow and JAX it stays the faster one up to `ASSEMBLED_UP_TO` wide, and it is the reference
+the blocks are tested and measured against.
 """
 
 import functools
@@ -163,17 +164,23 @@ def symmetric_matmul(x, stored, n):
     """`x @ W` for the symmetric W packed in `stored`, with its gradients: by blocks, never
     assembling W (`symmetric_matmul_blocks`), except up to `ASSEMBLED_UP_TO` wide on TensorFlow
     and JAX, where assembling it (`symmetric_matmul_assembled`) is faster; on PyTorch the same
-    blocks as a native `torch.autograd.Function` (`layers/_symmetric_matmul_torch.py`)."""
-    levels = split_levels(n)
-    if n <= ASSEMBLED_UP_TO and keras.backend.backend() != "torch":
-        return symmetric_matmul_assembled(x, stored, n)
+    blocks as a native `torch.autograd.Function` (`symmetric_matmul_torch`)."""
     if keras.backend.backend() == "torch":
-        from eqzoo.layers import _symmetric_matmul_torch
+        return symmetric_matmul_torch(x, stored, n)
+    if n <= ASSEMBLED_UP_TO:
+        return symmetric_matmul_assembled(x, stored, n)
+    return symmetric_matmul_blocks(x, stored, n)
 
-        stored = ops.reshape(stored, packed_shape(n))  # a tensor read of the variable
-        return _symmetric_matmul_torch.symmetric_matmul(ops.convert_to_tensor(x), stored, n,
-                                                        levels)
-    return symmetric_matmul_blocks(x, stored, n, levels)
+
+def symmetric_matmul_torch(x, stored, n, levels=None):
+    """`symmetric_matmul_blocks` as a native `torch.autograd.Function`, `levels` deep
+    (`split_levels(n)` by default); PyTorch backend only (`layers/_symmetric_matmul_torch.py`)."""
+    from eqzoo.layers import _symmetric_matmul_torch
+
+    if levels is None:
+        levels = split_levels(n)
+    stored = ops.reshape(stored, packed_shape(n))  # a tensor read of the variable
+    return _symmetric_matmul_torch.symmetric_matmul(ops.convert_to_tensor(x), stored, n, levels)
 
 
 # Up to this width `symmetric_matmul` assembles W on TensorFlow and JAX: fewer, larger ops win
@@ -301,8 +308,9 @@ def symmetric_matmul_blocks(x, stored, n, levels=None):
 
 def symmetric_matmul_assembled(x, stored, n):
     """`x @ unpack_symmetric(stored, n)` with a hand-written gradient: W assembled in full, the
-    kernel gradient `G = x^T dy` symmetrised once and cut into the packed layout. The default
-    formulation before `symmetric_matmul_blocks`; kept as the reference it is measured against."""
+    kernel gradient `G = x^T dy` symmetrised once and cut into the packed layout. What
+    `symmetric_matmul` runs up to `ASSEMBLED_UP_TO` wide on TensorFlow and JAX, and the reference
+    `symmetric_matmul_blocks` is tested and measured against."""
 
     @ops.custom_gradient
     def matmul(x2d, stored):

@@ -16,14 +16,7 @@ from tests.backend_tools import input_gradient, traced, variable_gradients
 
 
 def _torch_native(levels):
-    def matmul(x, stored, n):
-        from eqzoo.layers import _symmetric_matmul_torch
-
-        stored = keras.ops.reshape(stored, packing.packed_shape(n))
-        return _symmetric_matmul_torch.symmetric_matmul(keras.ops.convert_to_tensor(x), stored,
-                                                        n, levels)
-
-    return matmul
+    return lambda x, stored, n: packing.symmetric_matmul_torch(x, stored, n, levels)
 
 
 def _blocks(levels):
@@ -223,10 +216,8 @@ def test_each_parametrization_trains_the_same_kernel_from_the_same_start(paramet
 
 
 @pytest.mark.parametrize("threshold, expected", [(13, "assembled"), (12, "blocks")])
-def test_default_assembles_w_up_to_the_threshold_and_splits_above(monkeypatch, threshold,
-                                                                   expected):
-    monkeypatch.setattr(packing, "DEFAULT_LEAF_SIZE", 2)
-    monkeypatch.setattr(packing, "LEAF_SIZE", {})
+def test_default_assembles_w_up_to_the_threshold_and_splits_above(tiny_leaves, monkeypatch,
+                                                                   threshold, expected):
     monkeypatch.setattr(packing, "ASSEMBLED_UP_TO", threshold)
     stored, x, _ = _problem(13)
     levels = packing.split_levels(13)
