@@ -2,7 +2,7 @@
 
 Keras fixes its backend when first imported, so one pytest process tests one backend. This module
 (part of the one `python -m pytest` the README and CI run) starts `python -m pytest` again with
-`KERAS_BACKEND` set, on the modules listed below for that backend, for each backend whose
+`KERAS_BACKEND` set, on the modules listed below, for each backend whose
 package is installed (`pip install -e ".[jax,torch]"`; CI installs both). Tests marked
 `tensorflow` are deselected there.
 """
@@ -43,15 +43,14 @@ PORTABLE = [
     "tests/test_cards.py",
     "tests/test_train_backends.py",
 ]
-MODULES = {"jax": PORTABLE, "torch": PORTABLE}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INSTALLED = [b for b in MODULES if importlib.util.find_spec(b) is not None]
-# Each backend's modules run as PARTS subprocesses (every PARTS-th module in each), so that
+INSTALLED = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
+# Each backend's run is PARTS subprocesses (every PARTS-th module in each), so that
 # pytest-xdist's workers share the reruns with the rest of the suite instead of one worker
 # running a whole backend while the other idles at the end.
 PARTS = 4
 RUNS = [(backend, part) for backend in INSTALLED for part in range(PARTS)
-        if MODULES[backend][part::PARTS]]
+        if PORTABLE[part::PARTS]]  # an empty part would rerun every test path
 
 
 @pytest.mark.slow
@@ -63,7 +62,7 @@ def test_portable_tests_pass_on_backend(backend, part, tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0", "-x",
          "-m", "not slow or backends",
-         *MODULES[backend][part::PARTS]],
+         *PORTABLE[part::PARTS]],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, (
         f"on {backend}:\n{result.stdout[-6000:]}\n{result.stderr[-2000:]}")
