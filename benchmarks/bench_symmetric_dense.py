@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from timing import (
     XLA_MODES,
+    add_backend_argument,
     keras_train_step,
     machine_line,
     print_step_table,
@@ -81,8 +82,7 @@ VARIANTS = {
 
 def main():
     parser = step_benchmark_parser(__doc__.splitlines()[0], [1024, 2048], VARIANTS)
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
-                        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
+    add_backend_argument(parser)
     parser.add_argument("--peers", nargs="*", default=list(PEERS), choices=list(PEERS),
                         help="PyTorch parametrizations timed in the same rounds, where installed")
     args = parser.parse_args()

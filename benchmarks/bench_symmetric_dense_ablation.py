@@ -25,11 +25,10 @@ import timing
 # isort: split
 
 import keras
-import numpy as np
 from keras import ops
 
-from eqzoo.layers import SymmetricDense
-from eqzoo.layers.packing import lower_mask, packed_blocks, packed_shape
+from eqzoo.layers import SymmetricDense, packing
+from eqzoo.layers.packing import packed_blocks, packed_shape
 
 
 def ablated_blocks(x, stored, n, mirror, fold):
@@ -40,10 +39,8 @@ def ablated_blocks(x, stored, n, mirror, fold):
     def matmul(x2d, stored):
         m1, m2, w21 = packed_blocks(stored, n)
         w11, w22 = m1, m2
-        if mirror:
-            mask = lower_mask(h)
-            w11 = ops.where(mask, m1, ops.transpose(m1))
-            w22 = ops.where(np.logical_not(mask), m2, ops.transpose(m2))
+        if mirror:  # the layer's leaf mirror
+            w11, w22 = packing._mirror(m1, True), packing._mirror(m2, False)
 
         def apply(v):
             v1, v2 = v[:, :h], v[:, h:]
@@ -55,14 +52,14 @@ def ablated_blocks(x, stored, n, mirror, fold):
             if upstream is None:
                 (upstream,) = args
             x1, x2, d1, d2 = x2d[:, :h], x2d[:, h:], upstream[:, :h], upstream[:, h:]
-            g11, g22 = ops.matmul(ops.transpose(x1), d1), ops.matmul(ops.transpose(x2), d2)
-            if fold:
-                eye = np.eye(h, dtype=bool)
-                g11 = ops.where(eye, g11, ops.add(g11, ops.transpose(g11)))
-                g22 = ops.where(eye, g22, ops.add(g22, ops.transpose(g22)))
+            if fold:  # the layer's leaf fold
+                lower = packing._sym_fold(x1, d1, True, 0)
+                upper = packing._sym_fold(x2, d2, False, 0)
+            else:
+                lower = ops.tril(ops.matmul(ops.transpose(x1), d1))
+                upper = ops.triu(ops.matmul(ops.transpose(x2), d2))
             s21 = ops.add(ops.matmul(ops.transpose(x2), d1), ops.matmul(ops.transpose(d2), x1))
-            t = ops.add(ops.pad(ops.tril(g11), [[1, 0], [0, 0]]),
-                        ops.pad(ops.triu(g22), [[0, 1], [0, 0]]))
+            t = ops.add(ops.pad(lower, [[1, 0], [0, 0]]), ops.pad(upper, [[0, 1], [0, 0]]))
             return apply(upstream), ops.concatenate([t, s21], 0)
 
         return apply(x2d), grad
@@ -110,8 +107,7 @@ VARIANTS = {
 
 def main():
     parser = timing.step_benchmark_parser(__doc__.splitlines()[0], [1024], VARIANTS)
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"],
-                        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
+    timing.add_backend_argument(parser)
     args = parser.parse_args()
     for n in args.sizes:
         if n % 2 or n > 1024:

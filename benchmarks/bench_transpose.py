@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import interleaved_medians, machine_line
+from timing import add_backend_argument, interleaved_medians, machine_line
 
 # timing sets the backend (--backend) and the TensorFlow/XLA environment (log level,
 # --single-thread flags) before Keras is first imported: keep it above keras.
@@ -52,7 +52,7 @@ def compiled(fn, jit):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=["tensorflow", "jax", "torch"])
+    add_backend_argument(parser)
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--seconds-per-round", type=float, default=0.2)

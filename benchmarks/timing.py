@@ -16,8 +16,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # --backend NAME: the Keras backend of the scripts that take the flag. Keras reads KERAS_BACKEND
-# when first imported (below), so it is set here, before that.
-if "--backend" in sys.argv[:-1]:
+# when first imported (below), so it is set here, before that; a name that is not a backend is
+# left to the script's parser to refuse (`add_backend_argument`).
+BACKENDS = ("tensorflow", "jax", "torch")
+if "--backend" in sys.argv[:-1] and sys.argv[sys.argv.index("--backend") + 1] in BACKENDS:
     os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
 # --single-thread: one compute thread on every backend, timed by the process's CPU time, which
 # other jobs on a shared machine disturb far less than wall time. XLA reads its flags at import.
@@ -177,6 +179,13 @@ def step_benchmark_parser(description, sizes, variants):
     parser.add_argument("--jit", "--xla", dest="jit", choices=["off", "on", "both"],
                         default="both", help="XLA for TensorFlow steps (jit_compile)")
     return parser
+
+
+def add_backend_argument(parser):
+    """`--backend` for a script's parser: its help and choices. This module has already set
+    KERAS_BACKEND from it when imported (Keras reads it once, when first imported)."""
+    parser.add_argument("--backend", choices=BACKENDS,
+                        help="the Keras backend (default: KERAS_BACKEND, else tensorflow)")
 
 
 XLA_MODES = {"off": [False], "on": [True], "both": [False, True]}
