@@ -20,6 +20,7 @@ import numpy as np
 
 from eqzoo.layers.equivariance import assert_equivariant
 from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.inspection import symmetric_matrices
 from tests.backend_tools import FLOAT64_EXACT, to_numpy, traced, variable_gradients
 
 BATCH = 3
@@ -134,6 +135,16 @@ def assert_bitwise_symmetric(matrix):
     matrix = np.asarray(keras.ops.convert_to_numpy(matrix))
     assert matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1], matrix.shape
     assert np.array_equal(matrix, matrix.T), f"max |W - W^T| = {np.abs(matrix - matrix.T).max()}"
+
+
+def assert_saved_kernels_bitwise_symmetric(path):
+    """The model saved at `path` has symmetric kernels (`symmetric_matrices`), each bitwise
+    symmetric: what every constraint must still hold after a run trains and saves it."""
+    model = keras.saving.load_model(path)
+    kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
+    assert kernels, f"no symmetric kernel in {path}"
+    for kernel in kernels:
+        assert_bitwise_symmetric(kernel)
 
 
 # Finite differences want float64, which Keras computes throughout on TensorFlow only (see

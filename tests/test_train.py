@@ -10,15 +10,15 @@ import shutil
 import signal
 
 import keras
-import numpy as np
 import pytest
 import yaml
 
 from eqzoo import datasets, train, zoo
-from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
+from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.runs import read_history
 from eqzoo.zoo.tasks import OPTIMIZERS
 from tests.interrupts import ctrl_c_after_epoch
+from tests.layer_checks import assert_saved_kernels_bitwise_symmetric
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "width=8", "--epochs", "1"]
@@ -330,9 +330,7 @@ def test_mirrored_strategy_over_two_cpus_keeps_kernels_exactly_symmetric(tmp_pat
     code, folder = run(tmp_path, *TINY, "--strategy", "mirrored")
     assert code == 0
     assert read(folder, "config.json")["replicas"] == 2  # conftest's two logical CPUs
-    model = keras.saving.load_model(folder / "model.keras")
-    kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
-    assert kernels and all(np.array_equal(k, k.T) for k in kernels)
+    assert_saved_kernels_bitwise_symmetric(folder / "model.keras")
 
 
 def test_sweep_covers_every_constrained_preset_and_its_twin():

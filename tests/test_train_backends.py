@@ -1,21 +1,21 @@
 """train.py on every Keras backend: --backend, strategies refused where they have no equivalent,
 keras.distribution.DataParallel over two host devices on JAX, and what a run does on TensorFlow
-(the run folder, W&B offline records, Ctrl-C and --resume, the NaN stop, --compare) on this one.
+(the run folder, W&B offline records, Ctrl-C and --resume, the NaN stop, --compare) on the
+active backend.
 
-`tests/test_backends.py` runs this module (with test_train.py) under JAX and PyTorch as well.
+`tests/test_backends.py` runs this module under JAX and PyTorch as well.
 """
 
 import json
 import os
 
 import keras
-import numpy as np
 import pytest
 
 from eqzoo import train
-from eqzoo.layers.inspection import symmetric_matrices
 from eqzoo.processes import isolated_environment
 from tests.interrupts import ctrl_c_after_epoch
+from tests.layer_checks import assert_saved_kernels_bitwise_symmetric
 from tests.test_train_processes import Process
 from tests.wandb_records import read_records
 
@@ -85,9 +85,7 @@ def test_data_parallel_on_jax_over_two_host_devices(tmp_path):
 def test_symmetric_kernels_stay_exact_after_training_on_this_backend(tmp_path):
     code = train.main([*TINY, "--run-dir", str(tmp_path), "--run-id", "s"])
     assert code == 0
-    model = keras.saving.load_model(tmp_path / "s" / "model.keras")
-    kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
-    assert kernels and all(np.array_equal(k, k.T) for k in kernels)
+    assert_saved_kernels_bitwise_symmetric(tmp_path / "s" / "model.keras")
     assert json.loads((tmp_path / "s" / "config.json").read_text())["backend"] == BACKEND
 
 
@@ -133,9 +131,7 @@ def test_interrupted_run_resumes_logs_to_wandb_and_compares_on_this_backend(
     assert not (folder / "backup").exists()
     config = json.loads((folder / "config.json").read_text())
     assert config["backend"] == BACKEND
-    model = keras.saving.load_model(folder / "model.keras")
-    kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
-    assert kernels and all(np.array_equal(k, k.T) for k in kernels)
+    assert_saved_kernels_bitwise_symmetric(folder / "model.keras")
 
     # The W&B run (one id, resumed) holds every epoch once, with TensorFlow's names.
     assert len(list((folder / "wandb").glob("offline-run-*-r"))) == 2

@@ -12,13 +12,11 @@ import signal
 import socket
 import time
 
-import keras
-import numpy as np
 import pytest
 
 from eqzoo import train
-from eqzoo.layers.inspection import symmetric_matrices
 from eqzoo.processes import TrainProcess, isolated_environment
+from tests.layer_checks import assert_saved_kernels_bitwise_symmetric
 
 TIMEOUT = 240
 
@@ -126,8 +124,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path):
     assert "interrupted" in message and f"python train.py --resume {os.path.join('runs', 'i')}" \
         in message
     assert "Traceback" not in process.err
-    model = keras.saving.load_model(folder / "interrupted.keras")
-    assert all(np.array_equal(m, m.T) for ms in symmetric_matrices(model).values() for m in ms)
+    assert_saved_kernels_bitwise_symmetric(folder / "interrupted.keras")
     assert (folder / "backup" / "latest.weights.h5").exists(), "the backup stays for resuming"
     # The W&B run was finished with the exit code, and its offline files are complete.
     wandb_run, = (folder / "wandb").glob("offline-run-*-i")
@@ -185,6 +182,4 @@ def test_two_workers_on_loopback_end_with_identical_symmetric_weights(tmp_path):
     folder = tmp_path / "runs" / "mw"
     config = json.loads((folder / "config.json").read_text())
     assert config["replicas"] == 2 and config["strategy"] == "multiworker"
-    model = keras.saving.load_model(folder / "model.keras")
-    kernels = [m for ms in symmetric_matrices(model).values() for m in ms]
-    assert kernels and all(np.array_equal(k, k.T) for k in kernels)
+    assert_saved_kernels_bitwise_symmetric(folder / "model.keras")
