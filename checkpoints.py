@@ -16,7 +16,6 @@ import csv
 import json
 import os
 import shutil
-import time
 
 import keras
 import numpy as np
@@ -24,10 +23,6 @@ import numpy as np
 from eqzoo.fileio import atomic_write, file_sha256, remove_temporaries, write_json, write_temporary
 from eqzoo.messages import first_line
 from eqzoo.runs import BrokenRunFile, parse_history
-
-# A test hook: seconds to sleep at each step of a backup write, widening the window in which a
-# fault-injection run (benchmarks/bench_faults.py) can land a signal inside it.
-WRITE_DELAY_VARIABLE = "EQZOO_FAULT_CHECKPOINT_DELAY"
 
 
 def save_model(model, path):
@@ -63,7 +58,6 @@ class Backup(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=False)
         self.note = note
         self.finished = False
-        self.write_delay = float(os.environ.get(WRITE_DELAY_VARIABLE) or 0)
         self._restored_epoch = None
         self._skipped_non_finite = False
 
@@ -98,8 +92,9 @@ class Backup(keras.callbacks.BackupAndRestore):
         write_json(metadata, record)
 
     def _pause(self):
-        if self.write_delay:
-            time.sleep(self.write_delay)
+        """A test hook between the steps of a backup write; does nothing. The fault-injection
+        tests (tests/processes.py, benchmarks/bench_faults.py) make it sleep, so that a signal
+        can land inside a write."""
 
     def mark_finished(self, epochs):
         """Record that `fit` for `epochs` returned (early stopping may have ended it sooner): a

@@ -169,14 +169,14 @@ def resolve_config(args):
         folder = os.path.normpath(given["resume"])
         saved = checks.read_config_file(os.path.join(folder, "config.json"), "--resume")
         config.update({key: checks.check_value(key, saved[key], DEFAULTS[key],
-                                           f" in {folder}/config.json")
+                                               f" in {folder}/config.json")
                        for key in DEFAULTS if key in saved})
         run_dir, config["run_id"] = os.path.split(folder)
         config["run_dir"] = run_dir or "."
     if "config" in given:
         from_file = checks.read_config_file(given["config"], "--config")
-        checks.reject_unknown(from_file, DEFAULTS, f"key(s) in {given['config']}",
-                       "Its keys are DEFAULTS' (see --help); preset values go under \"overrides\"")
+        checks.reject_unknown(from_file, DEFAULTS, f"key(s) in {given['config']}", "Its keys "
+                              "are DEFAULTS' (see --help); preset values go under \"overrides\"")
         config.update({key: checks.check_value(key, value, DEFAULTS[key], f" in {given['config']}")
                        for key, value in from_file.items()})
     config.update({key: given[key] for key in DEFAULTS if key in given})

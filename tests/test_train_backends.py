@@ -13,10 +13,10 @@ import keras
 import pytest
 
 from eqzoo import distribute, train
-from eqzoo.processes import isolated_environment
 from eqzoo.runs import read_history
 from tests.interrupts import ctrl_c_after_epoch
 from tests.layer_checks import assert_saved_kernels_bitwise_symmetric
+from tests.processes import isolated_environment
 from tests.test_train_processes import Process
 from tests.wandb_records import read_records
 
