@@ -60,6 +60,15 @@ def atomic_write(path, write):
     fsync_directory(os.path.dirname(path) or ".")
 
 
+def write_text(path, text):
+    """`text` as the whole of file `path`, atomically."""
+    def write(temporary):
+        with open(temporary, "w") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
 def write_json(path, data):
     """`data` as indented JSON (what JSON cannot hold as its `str`), atomically."""
     def write(temporary):

@@ -41,6 +41,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # the test helpers, tests/processes.py
+from eqzoo.fileio import write_text  # noqa: E402
 from tests.processes import TrainProcess, isolated_environment  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
@@ -285,12 +286,9 @@ def report(rows, reference_seconds, wall_seconds, output, command):
               "starts that sequence again, so the order of examples after a resume differs.", ""]
     os.makedirs(output, exist_ok=True)
     path = os.path.join(output, "faults.md")
-    with open(path + ".tmp", "w") as f:
-        f.write("\n".join(lines))
-    os.replace(path + ".tmp", path)
-    with open(os.path.join(output, "faults.jsonl.tmp"), "w") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
-    os.replace(os.path.join(output, "faults.jsonl.tmp"), os.path.join(output, "faults.jsonl"))
+    write_text(path, "\n".join(lines))
+    write_text(os.path.join(output, "faults.jsonl"),
+               "".join(json.dumps(row) + "\n" for row in rows))
     print(f"Wrote {path}")
     return path
 
