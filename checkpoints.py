@@ -1,7 +1,6 @@
 """Run-folder files that survive SIGKILL at any instant, and Ctrl-C that always stops a run.
 
-Every file is written beside its destination under a temporary name, flushed to disk and renamed
-over it (`os.replace` is atomic), so a reader sees the old file or the new one, never a half.
+Every file is written all or nothing (`eqzoo.fileio`: a temporary name, flushed, renamed over).
 `Backup` is Keras' `BackupAndRestore` with such writes, two checkpoints kept, each described by a
 metadata file holding its SHA-256 and optimizer step; a resume uses the newest pair that verifies
 and loads, says so in one line when it falls back, and refuses in one line when none does.
@@ -13,80 +12,17 @@ batches once train.py's SIGINT handler has set its flag.
     model.fit(..., callbacks=[..., backup])   # a verified checkpoint after every epoch
 """
 
-import contextlib
 import csv
-import glob
-import hashlib
 import json
 import os
 import shutil
-import tempfile
-import time
 
 import keras
 import numpy as np
 
+from eqzoo.fileio import atomic_write, file_sha256, remove_temporaries, write_json, write_temporary
+from eqzoo.messages import first_line
 from eqzoo.runs import BrokenRunFile, parse_history
-
-# A test hook: seconds to sleep at each step of a backup write, widening the window in which a
-# fault-injection run (benchmarks/bench_faults.py) can land a signal inside it.
-WRITE_DELAY_VARIABLE = "EQZOO_FAULT_CHECKPOINT_DELAY"
-TEMPORARY_PREFIX = ".tmp-"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-# ----------------------------------------------------------------------------------------------
-# Atomic writes
-# ----------------------------------------------------------------------------------------------
-def _fsync_directory(folder):
-    with contextlib.suppress(OSError):  # some file systems cannot open a directory
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-
-
-def _write_temporary(path, write):
-    """`write(temporary_path)` beside `path`, flushed to disk; returns the temporary path. Its name
-    ends like `path` (Keras checks `.keras` and `.weights.h5`)."""
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX,
-                                             suffix="-" + os.path.basename(path), dir=folder)
-    os.close(descriptor)
-    try:
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
-        write(temporary)
-        with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    return temporary
-
-
-def atomic_write(path, write):
-    """Replace `path` by what `write(temporary_path)` writes, all or nothing."""
-    temporary = _write_temporary(path, write)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-    _fsync_directory(os.path.dirname(path) or ".")
-
-
-def write_json(path, data):
-    def write(temporary):
-        with open(temporary, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
-
-    atomic_write(path, write)
 
 
 def save_model(model, path):
@@ -97,21 +33,6 @@ def save_model(model, path):
 def weights_finite(model):
     return all(np.all(np.isfinite(keras.ops.convert_to_numpy(weight)))
                for weight in model.weights if "float" in str(weight.dtype))
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def remove_temporaries(folder):
-    """Temporary files a killed process left behind."""
-    for path in glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*")):
-        with contextlib.suppress(OSError):
-            os.remove(path)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,7 +58,6 @@ class Backup(keras.callbacks.BackupAndRestore):
         super().__init__(backup_dir, double_checkpoint=True, delete_checkpoint=False)
         self.note = note
         self.finished = False
-        self.write_delay = float(os.environ.get(WRITE_DELAY_VARIABLE) or 0)
         self._restored_epoch = None
         self._skipped_non_finite = False
 
@@ -150,7 +70,7 @@ class Backup(keras.callbacks.BackupAndRestore):
             self._skipped_non_finite = True
             return
         weights, metadata = self._weights_path, self._training_metadata_path
-        new_weights = _write_temporary(
+        new_weights = write_temporary(
             weights, lambda temporary: self.model.save_weights(temporary, overwrite=True))
         record = {
             "epoch": self._current_epoch,
@@ -172,8 +92,9 @@ class Backup(keras.callbacks.BackupAndRestore):
         write_json(metadata, record)
 
     def _pause(self):
-        if self.write_delay:
-            time.sleep(self.write_delay)
+        """A test hook between the steps of a backup write; does nothing. The fault-injection
+        tests (tests/processes.py, benchmarks/bench_faults.py) make it sleep, so that a signal
+        can land inside a write."""
 
     def mark_finished(self, epochs):
         """Record that `fit` for `epochs` returned (early stopping may have ended it sooner): a
@@ -200,7 +121,7 @@ class Backup(keras.callbacks.BackupAndRestore):
                 self._load(path, record)
             except Exception as error:
                 problems.append(f"{os.path.basename(path)} does not load "
-                                f"({_first_line(error)})")
+                                f"({first_line(error, 200)})")
                 broken.add(path)
                 continue
             if problems:
@@ -233,7 +154,7 @@ class Backup(keras.callbacks.BackupAndRestore):
                         and record["epoch"] >= 0):
                     raise ValueError("no epoch number in it")
             except (OSError, ValueError) as error:
-                problems.append(f"{os.path.basename(path)} is broken ({_first_line(error)})")
+                problems.append(f"{os.path.basename(path)} is broken ({first_line(error, 200)})")
                 broken.add(path)
                 continue
             records.append((record, path))
@@ -260,7 +181,7 @@ class Backup(keras.callbacks.BackupAndRestore):
         if path.endswith(".weights.h5"):
             self.model.load_weights(path)
         else:  # Keras reads only names ending .weights.h5: load *.bkp through a temporary link
-            linked = _write_temporary(self._weights_path, lambda temporary: _link(path, temporary))
+            linked = write_temporary(self._weights_path, lambda temporary: _link(path, temporary))
             try:
                 self.model.load_weights(linked)
             finally:
@@ -301,10 +222,6 @@ def optimizer_iterations(model):
     if optimizer is None or not optimizer.built:
         return 0
     return int(keras.ops.convert_to_numpy(optimizer.iterations))
-
-
-def _first_line(error):
-    return (str(error).strip() or type(error).__name__).splitlines()[0][:200]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,15 +1,28 @@
-"""A run folder, read back: config.json, metrics.json and history.csv, as train.py wrote them.
+"""A run folder: config.json, metrics.json and history.csv, as train.py writes and reads them.
 
-Standard library only, so comparing runs and reading their results needs no TensorFlow. A file
-that cannot be used raises `BrokenRunFile`, whose message names the file and says what to do.
+Standard library only, so reading a run's results needs no TensorFlow. A file that cannot be used
+raises `BrokenRunFile`, whose message names the file and says what to do.
 
     config, metrics, history = read_run("runs/<id>")  # metrics is {} while the run is unfinished
     losses = [float(row["val_loss"]) for row in read_history("runs/<id>/history.csv")]
 """
 
 import csv
+import datetime
 import json
+import math
 import os
+import re
+import secrets
+import subprocess
+
+from eqzoo.checks import read_json
+from eqzoo.fileio import write_json
+from eqzoo.messages import UsageError, first_line
+
+# A run's backup means nothing under other values of these, so resuming keeps them.
+MUST_MATCH_ON_RESUME = ("model", "dataset", "dataset_options", "overrides", "batch_size",
+                        "learning_rate", "optimizer", "lr_schedule", "seed")
 
 
 class BrokenRunFile(Exception):
@@ -29,17 +42,13 @@ def read_run(path):
             with open(file) as f:
                 loaded[name] = json.load(f)
         except (OSError, ValueError) as error:
-            raise BrokenRunFile(f"{file} is not readable JSON ({_first_line(error)}); restore or "
+            raise BrokenRunFile(f"{file} is not readable JSON ({first_line(error)}); restore or "
                                 "delete that file") from None
         if not isinstance(loaded[name], dict):
             raise BrokenRunFile(f"{file} holds a {type(loaded[name]).__name__}, expected a JSON "
                                 "object; restore or delete that file")
     history = read_history(os.path.join(path, "history.csv"))
     return loaded["config.json"], loaded["metrics.json"], history
-
-
-def _first_line(error):
-    return (str(error).strip() or type(error).__name__).splitlines()[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -89,3 +98,56 @@ def read_history(path):
         raise BrokenRunFile(f"{path}: {problems[0]}{more}; fix or delete that line (resuming "
                             "the run drops it).")
     return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Starting a run folder
+# ----------------------------------------------------------------------------------------------
+def default_run_id(config):
+    if os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID"):
+        return os.environ["WANDB_RUN_ID"]  # a W&B sweep agent chose it
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    prefix, colon, path = config["dataset"].partition(":")  # csv:/long/path/x.csv -> csv_x.csv
+    dataset = f"{prefix}_{os.path.basename(os.path.normpath(path))}" if colon else prefix
+    dataset = re.sub(r"[^A-Za-z0-9_.-]", "_", dataset)
+    return f"{config['model']}-{dataset}-{stamp}-{secrets.token_hex(2)}"
+
+
+def prepare_run_folder(folder, config):
+    """A new folder, or an unfinished run of the same config, which BackupAndRestore resumes."""
+    saved_path = os.path.join(folder, "config.json")
+    if os.path.exists(os.path.join(folder, "metrics.json")):
+        raise UsageError(f"Run {folder} already finished (it has metrics.json); "
+                         "choose another --run-id.")
+    if os.path.exists(saved_path):
+        # A run from before an argument was renamed (tied -> constrained) resumes as the same run.
+        from eqzoo import zoo  # the renames live beside the architectures
+
+        saved = zoo.rename_run_config(read_json(saved_path, "--run-id"))
+        changed = [key for key in MUST_MATCH_ON_RESUME if saved.get(key) != config[key]]
+        if changed:
+            what = "; ".join(f"{key}: {saved.get(key)!r} -> {config[key]!r}" for key in changed)
+            raise UsageError(f"Run {folder} exists with different {', '.join(changed)} ({what}); "
+                             "resume it unchanged with --resume, or choose another --run-id.")
+        print(f"Resuming run {folder}")
+    os.makedirs(folder, exist_ok=True)
+    write_json(saved_path, config)
+
+
+def git_state():
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                 cwd=here, capture_output=True, text=True, timeout=10,
+                                 check=True).stdout
+        return {"commit": commit, "dirty": bool(changes.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def best_val_loss(history_path):
+    """The best val_loss already in a resumed run, so that best.keras only ever improves."""
+    values = [float(row["val_loss"]) for row in read_history(history_path) if row.get("val_loss")]
+    return min((value for value in values if math.isfinite(value)), default=None)

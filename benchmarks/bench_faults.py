@@ -3,8 +3,9 @@
 Each chain starts one short `train.py` run in its own folder, sends it a signal at some moment,
 resumes it, signals the resumed process, and so on, then lets the last resume finish. Moments are
 drawn two ways: at a random time after launch (start-up, W&B, restore, training, the final
-evaluation), or inside a checkpoint write: the run is started with EQZOO_FAULT_CHECKPOINT_DELAY,
-which makes every backup write pause at each of its steps, and the signal follows the new
+evaluation), or inside a checkpoint write: the run is started with every backup write slowed
+(`TrainProcess(checkpoint_delay=...)`, which patches `checkpoints.Backup._pause` in the child
+to sleep at each step of a write), and the signal follows the new
 weights file's temporary name appearing in the backup folder, in the first, second or third
 backup write of the process (drawn at random).
 
@@ -38,9 +39,11 @@ import sys
 import tempfile
 import time
 
-from eqzoo.processes import TrainProcess, isolated_environment
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # the test helpers, tests/processes.py
+from eqzoo.fileio import write_text  # noqa: E402
+from tests.processes import TrainProcess, isolated_environment  # noqa: E402
+
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 EPOCHS, TRAIN_SIZE, BATCH_SIZE = 6, 256, 32
 STEPS_PER_EPOCH = math.ceil(TRAIN_SIZE / BATCH_SIZE)
@@ -109,8 +112,7 @@ def chain(index, signals, how, scratch, rng, duration, run_args=ARGS):
     run_id = f"c{index}"
     folder = os.path.join(scratch, "runs", run_id)
     env = environment(scratch)
-    if how == "write":
-        env["EQZOO_FAULT_CHECKPOINT_DELAY"] = str(WRITE_DELAY)
+    delay = WRITE_DELAY if how == "write" else None
     attempts, pending, problems = [], [], []
     signals = list(signals)
     for launch_number in range(len(signals) + 1):
@@ -120,7 +122,8 @@ def chain(index, signals, how, scratch, rng, duration, run_args=ARGS):
         resume = os.path.exists(os.path.join(folder, "config.json"))
         args = (["--resume", os.path.join("runs", run_id)] if resume
                 else [*run_args, "--run-id", run_id])
-        launch = TrainProcess(scratch, args, env, f"{run_id}-{launch_number}")
+        launch = TrainProcess(scratch, args, env, f"{run_id}-{launch_number}",
+                              checkpoint_delay=delay)
         label = None
         if signals:
             label = send_at_moment(launch, folder, how, rng, duration)
@@ -270,8 +273,9 @@ def report(rows, reference_seconds, wall_seconds, output, command):
         lines += ["Failures:", ""] + [f"- chain {r['chain']} {r['signal']} at {r['moment']}: "
                                       f"{'; '.join(r['problems'] + r['chain_problems'])}"
                                       for r in failed] + [""]
-    lines += ["\"checkpoint write\" attempts run with `EQZOO_FAULT_CHECKPOINT_DELAY="
-              f"{WRITE_DELAY}` (each backup write pauses {WRITE_DELAY} s at each of its four "
+    lines += ["\"checkpoint write\" attempts run with every backup write slowed "
+              f"(`TrainProcess(checkpoint_delay={WRITE_DELAY})`: it pauses {WRITE_DELAY} s at "
+              "each of its four "
               "steps: temporary weights file written, current pair rotated to `*.bkp` in two "
               "renames, new file renamed in, metadata written) and get the signal up to "
               f"{3.5 * WRITE_DELAY:.2f} s after the temporary file of the process's first, second "
@@ -282,12 +286,9 @@ def report(rows, reference_seconds, wall_seconds, output, command):
               "starts that sequence again, so the order of examples after a resume differs.", ""]
     os.makedirs(output, exist_ok=True)
     path = os.path.join(output, "faults.md")
-    with open(path + ".tmp", "w") as f:
-        f.write("\n".join(lines))
-    os.replace(path + ".tmp", path)
-    with open(os.path.join(output, "faults.jsonl.tmp"), "w") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
-    os.replace(os.path.join(output, "faults.jsonl.tmp"), os.path.join(output, "faults.jsonl"))
+    write_text(path, "\n".join(lines))
+    write_text(os.path.join(output, "faults.jsonl"),
+               "".join(json.dumps(row) + "\n" for row in rows))
     print(f"Wrote {path}")
     return path
 

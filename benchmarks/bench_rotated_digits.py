@@ -34,6 +34,7 @@ import keras
 import numpy as np
 
 from eqzoo import datasets, train
+from eqzoo.fileio import write_text
 from eqzoo.layers import GroupAveraged, equivariance_error
 from eqzoo.layers.equivariance_monitor import float64_copy
 from eqzoo.layers.groups import ImageDihedralGroup
@@ -178,10 +179,7 @@ def report(rows, path):
             f"{row['twin_averaged_finetuned_rotated']:.3f} | "
             f"{row['d4_seconds']:.0f} | {row['twin_seconds']:.0f} | "
             f"{row['finetune_seconds']:.0f} |")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text(path, "\n".join(lines) + "\n")
     return "\n".join(lines)
 
 
@@ -198,9 +196,7 @@ def main(argv=None):
             rows.append(run_seed(seed, run_dir))
             print(json.dumps(rows[-1]), flush=True)
     jsonl = os.path.join(args.output, "rotated_digits_runs.jsonl")
-    with open(jsonl + ".tmp", "w") as f:
-        f.writelines(json.dumps(row) + "\n" for row in rows)
-    os.replace(jsonl + ".tmp", jsonl)
+    write_text(jsonl, "".join(json.dumps(row) + "\n" for row in rows))
     print(report(rows, os.path.join(args.output, "rotated_digits.md")))
     return 0
 

@@ -35,6 +35,7 @@ import keras
 import numpy as np
 
 from eqzoo import datasets, train, zoo
+from eqzoo.fileio import write_text
 from eqzoo.runs import read_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -192,9 +193,7 @@ def report(output):
         with open(notes) as f:
             lines.append(f.read().rstrip("\n"))
     path = os.path.join(output, "sample_efficiency.md")
-    with open(path + ".tmp", "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(path + ".tmp", path)
+    write_text(path, "\n".join(lines) + "\n")
     print(f"Wrote {path}")
 
 

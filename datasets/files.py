@@ -10,7 +10,6 @@ fitted on the training split only.
 """
 
 import csv
-import difflib
 import os
 import zipfile
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from eqzoo.datasets import arrays
 from eqzoo.datasets.registry import register_prefix, reject_options
+from eqzoo.messages import close_matches
 
 # What pandas' read_csv also reads as a missing value (case-insensitive), plus UCI's "?".
 MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a", "<na>", "?"})
@@ -39,10 +39,7 @@ def existing_path(name, prefix, kind):
 
 def close_names(given, known):
     """" Did you mean 'a', 'b'?" for the known names nearest to a misspelt one, else ""."""
-    lower = {k.lower(): k for k in known}
-    matches = difflib.get_close_matches(given, known, n=3, cutoff=0.6)
-    matches = ([lower[given.lower()]] if given.lower() in lower else []) + matches
-    matches = list(dict.fromkeys(matches))
+    matches = close_matches(given, known, n=3)
     return f" Did you mean {', '.join(repr(m) for m in matches)}?" if matches else ""
 
 

@@ -22,6 +22,7 @@ from eqzoo.datasets.files import existing_path
 from eqzoo.datasets.info import DatasetInfo, Splits
 from eqzoo.datasets.registry import register_prefix, reject_options
 from eqzoo.datasets.tfds_sets import CACHE_LIMIT_BYTES
+from eqzoo.messages import first_line
 
 PREFIX = "images:"
 # keras.utils.image_dataset_from_directory's formats, its default size and its colour modes.
@@ -131,7 +132,7 @@ def _check_decodable(name, paths, channels, color_mode):
             _decode(first, channels)
             reason = "it failed while decoding the folder"
         except (tf.errors.OpError, ValueError) as error:
-            reason = str(getattr(error, "message", error)).strip().splitlines()[0]
+            reason = first_line(getattr(error, "message", error))
             # "{{function_node ...}} Invalid PNG data, size 737 [Op:DecodeImage] name:"
             reason = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:.*$", "", reason)
         raise ValueError(f"{name}: {int((~ok).sum())} of {len(paths)} images cannot be read as "

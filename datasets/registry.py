@@ -5,13 +5,13 @@ registered loader is called with every argument of `load` by keyword, already ch
 returns a `Splits`.
 """
 
-import difflib
 import fnmatch
 import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
 from eqzoo.datasets import pipeline
+from eqzoo.messages import close_matches
 
 
 class UnknownDatasetError(ValueError):
@@ -146,7 +146,7 @@ def reject_options(name, options, allowed):
 
 
 def unknown_name_error(name, known, hint):
-    close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+    close = close_matches(name, known, n=5)
     suggestion = f" Did you mean: {', '.join(repr(c) for c in close)}?" if close else ""
     return UnknownDatasetError(f"Unknown dataset {name!r}.{suggestion} {hint}")
 

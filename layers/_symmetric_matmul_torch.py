@@ -5,12 +5,11 @@ Imported only when Keras runs on PyTorch. The maths is that of `packing.symmetri
 gradient read straight into the packed layout); this version issues it as PyTorch calls, without
 Keras' per-op dispatch and with PyTorch's fast kernels: `tril`/`triu` and contiguous copies
 instead of `where` and of arithmetic on transposed views, which PyTorch runs several times
-slower on CPU.
+slower on CPU. The packed layout's blocks are cut by `packing.packed_blocks`, passed in as
+`blocks` (packing imports this module, so this one does not import packing).
 """
 
 import torch
-
-from eqzoo.layers.packing import packed_blocks
 
 
 def _mirror(m, lower):
@@ -63,10 +62,10 @@ def _sym_fold(out, a, b, lower, levels):
     _sym_fold(out[p:, p:], a2, b2, lower, levels - 1)
 
 
-def _apply(v, stored, n, levels, leaves):
+def _apply(v, stored, n, levels, leaves, blocks):
     """v @ W, W symmetric in the packed `stored`; `leaves` are the assembled diagonal leaves."""
     h = (n + 1) // 2
-    m1, m2, w21 = packed_blocks(stored, n)
+    m1, m2, w21 = blocks(stored, n)
     leaves = list(leaves)
     v1, v2 = v[:, :h], v[:, h:]
     y1 = torch.addmm(_sym_mul(v1, m1, True, levels, leaves), v2, w21)
@@ -78,12 +77,12 @@ class SymmetricMatmul(torch.autograd.Function):
     """`x2d @ W` for the symmetric W packed in `stored`, and its gradients."""
 
     @staticmethod
-    def forward(ctx, x2d, stored, n, levels):
-        m1, m2, _ = packed_blocks(stored, n)
+    def forward(ctx, x2d, stored, n, levels, blocks):
+        m1, m2, _ = blocks(stored, n)
         leaves = _leaves(m1, True, levels) + _leaves(m2, False, levels)
         ctx.save_for_backward(x2d, stored, *leaves)
-        ctx.n, ctx.levels = n, levels
-        return _apply(x2d, stored, n, levels, leaves)
+        ctx.n, ctx.levels, ctx.blocks = n, levels, blocks
+        return _apply(x2d, stored, n, levels, leaves, blocks)
 
     @staticmethod
     def backward(ctx, upstream):
@@ -92,7 +91,7 @@ class SymmetricMatmul(torch.autograd.Function):
         h = (n + 1) // 2
         x_grad = stored_grad = None
         if ctx.needs_input_grad[0]:
-            x_grad = _apply(upstream, stored, n, levels, leaves)
+            x_grad = _apply(upstream, stored, n, levels, leaves, ctx.blocks)
         if ctx.needs_input_grad[1]:
             x1, x2 = x2d[:, :h], x2d[:, h:]
             d1, d2 = upstream[:, :h], upstream[:, h:]
@@ -110,11 +109,12 @@ class SymmetricMatmul(torch.autograd.Function):
                 # T[r, c] is W11[r, c] on and below T's diagonal and W22[r, c - 1] above it.
                 _sym_fold(stored_grad[:h], x1, d1, True, levels)
                 stored_grad[: h - 1, 1:].add_(upper)
-        return x_grad, stored_grad, None, None
+        return x_grad, stored_grad, None, None, None
 
 
-def symmetric_matmul(x, stored, n, levels):
-    """`x @ W` (any leading batch dimensions) for torch tensors x and the packed `stored`."""
+def symmetric_matmul(x, stored, n, levels, blocks):
+    """`x @ W` (any leading batch dimensions) for torch tensors x and the packed `stored`, whose
+    blocks `blocks(stored, n)` cuts out (`packing.packed_blocks`)."""
     batch_shape = x.shape[:-1]
-    y = SymmetricMatmul.apply(x.reshape(-1, n), stored, n, levels)
+    y = SymmetricMatmul.apply(x.reshape(-1, n), stored, n, levels, blocks)
     return y.reshape(*batch_shape, n)

@@ -43,6 +43,14 @@ class EquivariantDense(StructuredDense):
             the kernel's mean square matches the initializer's (a bare projection would shrink
             it by that factor, e.g. n for circulants).
 
+    Input shape:
+        `(batch_size, ..., rep_in.dim)` (flat), or `(batch_size, ...) + rep_in.shape`, e.g.
+        `(batch_size, n, c_in)` for `DefiningRep(SymmetricGroup(n)).channels(c_in)`.
+
+    Output shape:
+        `(batch_size, ..., rep_out.dim)` for flat inputs, else `(batch_size, ...) +
+        rep_out.shape`, e.g. `(batch_size, n, c_out)`.
+
     Example:
 
     >>> from eqzoo.layers.groups import SymmetricGroup

@@ -39,12 +39,17 @@ class GroupAveraged(keras.layers.Wrapper):
             elements (approximate).
         seed: seed of the sampled elements (unused when `samples` is None).
 
-    Input shape: `(batch, ...)`, the wrapped model's input. Output shape: the model's output.
+    Input shape:
+        The wrapped model's, `(batch_size, ...)` with `rep_in.dim` values per example, e.g.
+        `(batch_size, h, w, c)` for an `ImageRep`.
+
+    Output shape:
+        The wrapped model's, `(batch_size, ...)` with `rep_out.dim` values per example.
 
     Example:
 
-    >>> from layers.groups import ImageDihedralGroup
-    >>> from layers.representations import ImageRep, TrivialRep
+    >>> from eqzoo.layers.groups import ImageDihedralGroup
+    >>> from eqzoo.layers.representations import ImageRep, TrivialRep
     >>> group = ImageDihedralGroup(8, 8)
     >>> mlp = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
     ...                         keras.layers.Dense(10)])

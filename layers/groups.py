@@ -7,6 +7,12 @@ Permutation groups also carry their generators as index arrays `p`, acting on ve
 
 Groups compare equal and hash by what they are (class and generators), so they key caches, and
 `get_config()` / `group_from_config(config)` turn them into plain dicts for saved layers.
+
+This module and `representations` need numpy only, yet `import eqzoo.layers.groups` loads Keras:
+Python runs `eqzoo/layers/__init__.py` first, and that imports every layer, which registers it
+with Keras' serialization so that `keras.saving.load_model` finds it after `import eqzoo.layers`.
+A lazy package (a module `__getattr__`) would break that guarantee, and every user of the groups
+(layers, zoo presets, the datasets' `tf.data` pipelines) has Keras loaded anyway.
 """
 
 import math

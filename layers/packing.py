@@ -180,7 +180,8 @@ def symmetric_matmul_torch(x, stored, n, levels=None):
     if levels is None:
         levels = split_levels(n)
     stored = ops.reshape(stored, packed_shape(n))  # a tensor read of the variable
-    return _symmetric_matmul_torch.symmetric_matmul(ops.convert_to_tensor(x), stored, n, levels)
+    return _symmetric_matmul_torch.symmetric_matmul(ops.convert_to_tensor(x), stored, n, levels,
+                                                    packed_blocks)
 
 
 # Up to this width `symmetric_matmul` assembles W on TensorFlow and JAX: fewer, larger ops win

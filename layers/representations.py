@@ -16,6 +16,9 @@ distance matrices), moved by `X -> P X P^T`. `SymmetricSquare(V)` and `Antisymme
 are its symmetric and antisymmetric parts, stored packed: the entries `X[i, j]` with `i <= j`
 (`i < j` for the antisymmetric part) in `np.triu_indices` order. Sym^2 of a permutation
 representation permutes unordered pairs, so it is again one; Lambda^2 permutes with signs.
+
+numpy only, but importing it loads Keras through `eqzoo/layers/__init__.py` (`layers.groups`
+says why that stays so).
 """
 
 import numpy as np
@@ -232,7 +235,7 @@ class ImageRep(ChannelRep):
 
     Example:
 
-    >>> from layers.groups import ImageDihedralGroup
+    >>> from eqzoo.layers.groups import ImageDihedralGroup
     >>> ImageRep(ImageDihedralGroup(8, 8), channels=1).shape
     (8, 8, 1)
     """
@@ -309,7 +312,7 @@ class TensorProduct(Representation):
 
     Example:
 
-    >>> from layers.groups import SymmetricGroup
+    >>> from eqzoo.layers.groups import SymmetricGroup
     >>> V = DefiningRep(SymmetricGroup(4))
     >>> (V * V).shape, (V * V).dim
     ((4, 4), 16)

@@ -3,25 +3,18 @@
 import os
 import signal
 
-from eqzoo import train
+from eqzoo.callbacks import SymmetryAndTime
 
 
 def ctrl_c_after_epoch(patch, epoch=1):
-    """Patches `train.symmetry_and_time` (with `patch`, a pytest MonkeyPatch) so that the run
-    receives a real SIGINT at the end of epoch `epoch` (0-based); the handler train.main installs
-    turns it into a clean stop."""
-    symmetry_and_time = train.symmetry_and_time
+    """Patches `SymmetryAndTime.on_epoch_end` (with `patch`, a pytest MonkeyPatch) so that the
+    run receives a real SIGINT at the end of epoch `epoch` (0-based); the handler train.main
+    installs turns it into a clean stop."""
+    on_epoch_end = SymmetryAndTime.on_epoch_end
 
-    def interrupting():
-        callback = symmetry_and_time()
-        on_epoch_end = callback.on_epoch_end
+    def then_ctrl_c(self, done, logs=None):
+        on_epoch_end(self, done, logs)
+        if done == epoch:
+            os.kill(os.getpid(), signal.SIGINT)
 
-        def then_ctrl_c(done, logs=None):
-            on_epoch_end(done, logs)
-            if done == epoch:
-                os.kill(os.getpid(), signal.SIGINT)
-
-        callback.on_epoch_end = then_ctrl_c
-        return callback
-
-    patch.setattr(train, "symmetry_and_time", interrupting)
+    patch.setattr(SymmetryAndTime, "on_epoch_end", then_ctrl_c)

@@ -15,6 +15,7 @@ import socket
 import keras
 import numpy as np
 import pytest
+import wandb
 
 from eqzoo import train, zoo
 from eqzoo.runs import read_history
@@ -106,7 +107,7 @@ def test_a_failing_artifact_upload_never_stops_training(tmp_path, monkeypatch, c
     def broken(*args, **kwargs):
         raise ConnectionError("storage said 503")
 
-    monkeypatch.setattr(train.wandb.Run, "log_artifact", broken)
+    monkeypatch.setattr(wandb.Run, "log_artifact", broken)
     code = train.main(["--set", "width=8", "--epochs", "1", "--run-id", "broken",
                        "--run-dir", str(tmp_path / "runs"), "--wandb", "offline"])
     assert code == 0 and (tmp_path / "runs" / "broken" / "metrics.json").exists()
@@ -203,7 +204,7 @@ def online(monkeypatch):
 
 def test_wandb_weights_fail_at_once_when_the_server_is_unreachable(online, monkeypatch):
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{online}")
-    monkeypatch.setattr(train.wandb, "Api", pytest.fail)  # refused before any API call
+    monkeypatch.setattr(wandb, "Api", pytest.fail)  # refused before any API call
     with pytest.raises(ConnectionError, match=f"cannot reach W&B at http://127.0.0.1:{online}"):
         zoo.create_model(NAME, weights=REFERENCE)
 
@@ -214,7 +215,7 @@ def test_behind_a_proxy_wandb_itself_reports_what_failed(online, monkeypatch):
 
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{online}")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:1")
-    monkeypatch.setattr(train.wandb, "Api", api)  # reached: the probe is skipped via a proxy
+    monkeypatch.setattr(wandb, "Api", api)  # reached: the probe is skipped via a proxy
     with pytest.raises(ValueError, match=r"W&B could not fetch the artifact \(proxy said 502\)"):
         zoo.create_model(NAME, weights=REFERENCE)
 
@@ -254,7 +255,7 @@ def test_wandb_weights_download_the_artifact_when_online(run_folder, tmp_path, m
     server.bind(("127.0.0.1", 0))
     server.listen()
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.getsockname()[1]}")
-    monkeypatch.setattr(train.wandb, "Api", Api)
+    monkeypatch.setattr(wandb, "Api", Api)
     try:
         model = zoo.create_model(NAME, width=8, weights=REFERENCE)
         assert requests == ["k" * 40, (f"me/eqzoo/{NAME}:best", "model")]

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from eqzoo import checkpoints, runs
+from eqzoo import checkpoints, fileio, runs
 
 X = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
 Y = X.sum(axis=1, keepdims=True)
@@ -50,7 +50,7 @@ def test_backup_restores_weights_epoch_and_optimizer_state(tmp_path):
                      "training_metadata.json.bkp"], names
     metadata = json.loads((tmp_path / "training_metadata.json").read_text())
     assert metadata["epoch"] == 3 and metadata["optimizer_iterations"] == 3 * STEPS_PER_EPOCH
-    assert metadata["sha256"] == checkpoints.file_sha256(tmp_path / "latest.weights.h5")
+    assert metadata["sha256"] == fileio.file_sha256(tmp_path / "latest.weights.h5")
     again, record, notes = restored(tmp_path)
     assert record["epoch"] == 3 and notes == []
     assert checkpoints.optimizer_iterations(again) == 3 * STEPS_PER_EPOCH
@@ -188,7 +188,7 @@ def test_non_finite_weights_are_never_backed_up_or_kept_as_best(tmp_path):
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "metrics.json"
-    checkpoints.write_json(path, {"a": 1})
+    fileio.write_json(path, {"a": 1})
 
     def failing(temporary):
         with open(temporary, "w") as f:
@@ -196,7 +196,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
         raise Cut
 
     with pytest.raises(Cut):
-        checkpoints.atomic_write(str(path), failing)
+        fileio.atomic_write(str(path), failing)
     assert json.loads(path.read_text()) == {"a": 1}
     assert os.listdir(tmp_path) == ["metrics.json"]
     assert oct(path.stat().st_mode & 0o777) != oct(0o600), "ordinary permissions, not mkstemp's"

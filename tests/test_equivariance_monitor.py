@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+import wandb
 
 from eqzoo import train
 from eqzoo.layers import EquivariantDense, equivariance_error
@@ -85,8 +86,8 @@ def test_measure_without_a_model_says_what_to_do():
 
 def test_an_equivariant_preset_logs_its_error_every_epoch(tmp_path, monkeypatch):
     logged = []
-    real_log = train.wandb.Run.log
-    monkeypatch.setattr(train.wandb.Run, "log",
+    real_log = wandb.Run.log
+    monkeypatch.setattr(wandb.Run, "log",
                         lambda self, data, *a, **k: (logged.append(dict(data)),
                                                      real_log(self, data, *a, **k))[1])
     code = train.main(["--model", "d4_invariant_digits", "--set", "width=2", "--set",

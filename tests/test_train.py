@@ -11,9 +11,11 @@ import signal
 
 import keras
 import pytest
+import wandb
 import yaml
 
-from eqzoo import datasets, train, zoo
+from eqzoo import checkpoints, checks, datasets, train, zoo
+from eqzoo.interrupts import Interrupted, Interrupts
 from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.runs import read_history
 from eqzoo.zoo.tasks import OPTIMIZERS
@@ -147,7 +149,7 @@ def test_main_answers_listings_and_cards_without_the_training_function(monkeypat
 
 
 def test_every_optimizer_choice_has_an_optimizer():
-    assert set(train.CHOICES["optimizer"]) == set(OPTIMIZERS)
+    assert set(checks.CHOICES["optimizer"]) == set(OPTIMIZERS)
     assert all(isinstance(OPTIMIZERS[name](0.1), keras.optimizers.Optimizer) for name in OPTIMIZERS)
 
 
@@ -169,7 +171,7 @@ def test_overrides_apply_in_order(tmp_path):
 
 
 def test_set_values_parse_as_json_or_python_literals():
-    assert train.parse_assignments(["a=3", "b=0.5", "c=[1,2]", "d=(1, 2)", "e=relu", "f=None",
+    assert checks.parse_assignments(["a=3", "b=0.5", "c=[1,2]", "d=(1, 2)", "e=relu", "f=None",
                                     "g=true"], "--set") == {
         "a": 3, "b": 0.5, "c": [1, 2], "d": (1, 2), "e": "relu", "f": None, "g": True}
 
@@ -177,14 +179,14 @@ def test_set_values_parse_as_json_or_python_literals():
 # --- one tiny run: folder, config, metrics, model, W&B offline --------------------------------
 def test_run_folder_config_metrics_and_wandb_offline(tmp_path, monkeypatch, capsys):
     logged, inits = [], []
-    real_log, real_init = train.wandb.Run.log, train.wandb.init
+    real_log, real_init = wandb.Run.log, wandb.init
 
     def log(self, data, *args, **kwargs):
         logged.append(dict(data))
         return real_log(self, data, *args, **kwargs)
 
-    monkeypatch.setattr(train.wandb.Run, "log", log)
-    monkeypatch.setattr(train.wandb, "init", lambda **k: (inits.append(k), real_init(**k))[1])
+    monkeypatch.setattr(wandb.Run, "log", log)
+    monkeypatch.setattr(wandb, "init", lambda **k: (inits.append(k), real_init(**k))[1])
     code, folder = run(tmp_path, "--set", "width=8", "--epochs", "2", "--run-id", "tiny",
                        "--wandb-group", "g", "--wandb-tags", "a,b", wandb="offline")
     out = capsys.readouterr().out
@@ -240,7 +242,7 @@ def test_wandb_log_failure_never_stops_training(tmp_path, monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ConnectionError("server said 500")
 
-    monkeypatch.setattr(train.wandb.Run, "log", broken)
+    monkeypatch.setattr(wandb.Run, "log", broken)
     code, folder = run(tmp_path, *TINY, wandb="offline")
     assert code == 0 and (folder / "metrics.json").exists()
     assert "W&B log failed (server said 500); training goes on." in capsys.readouterr().err
@@ -254,7 +256,7 @@ def test_wandb_init_failure_downgrades_to_offline_then_disabled(tmp_path, monkey
         raise TimeoutError("init timed out")
 
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
-    monkeypatch.setattr(train.wandb, "init", failing_init)
+    monkeypatch.setattr(wandb, "init", failing_init)
     code, folder = run(tmp_path, *TINY, wandb="online")
     err = capsys.readouterr().err
     assert code == 0 and (folder / "metrics.json").exists()
@@ -458,14 +460,14 @@ def test_compare_skips_broken_runs_with_a_warning(interrupted, tmp_path, capsys)
 
 
 def test_a_kill_after_training_resumes_at_the_final_evaluation(tmp_path, monkeypatch, capsys):
-    saved = train.checkpoints.save_model
+    saved = checkpoints.save_model
 
     def killed_while_saving(model, path):
         if str(path).endswith("model.keras"):
             raise KeyboardInterrupt  # as a second Ctrl-C would, in the middle of the save
         saved(model, path)
 
-    monkeypatch.setattr(train.checkpoints, "save_model", killed_while_saving)
+    monkeypatch.setattr(checkpoints, "save_model", killed_while_saving)
     code, folder = run(tmp_path, *SMALL)
     assert code == 130 and "Resume with: python train.py --resume" in capsys.readouterr().err
     assert read(folder, "backup/training_metadata.json")["finished"] == 3
@@ -481,7 +483,7 @@ def test_a_kill_after_training_resumes_at_the_final_evaluation(tmp_path, monkeyp
 
 def test_ctrl_c_is_a_flag_once_the_run_folder_exists_and_a_second_one_forces(tmp_path):
     previous = signal.getsignal(signal.SIGINT)
-    interrupts = train.Interrupts().install()
+    interrupts = Interrupts().install()
     try:
         with pytest.raises(KeyboardInterrupt):  # set-up: nothing to save, stop at once
             os.kill(os.getpid(), signal.SIGINT)
@@ -493,7 +495,7 @@ def test_ctrl_c_is_a_flag_once_the_run_folder_exists_and_a_second_one_forces(tmp
         interrupts.check()
         os.kill(os.getpid(), signal.SIGINT)  # the first: only a flag
         signal.sigtimedwait([], 0.1)
-        with pytest.raises(train.Interrupted):
+        with pytest.raises(Interrupted):
             interrupts.check()
         with pytest.raises(KeyboardInterrupt):  # the second: at once
             os.kill(os.getpid(), signal.SIGINT)

@@ -12,10 +12,11 @@ import os
 import keras
 import pytest
 
-from eqzoo import train
-from eqzoo.processes import isolated_environment
+from eqzoo import distribute, train
+from eqzoo.runs import read_history
 from tests.interrupts import ctrl_c_after_epoch
 from tests.layer_checks import assert_saved_kernels_bitwise_symmetric
+from tests.processes import isolated_environment
 from tests.test_train_processes import Process
 from tests.wandb_records import read_records
 
@@ -29,7 +30,7 @@ def test_backend_flag_is_read_from_argv_before_keras_is_imported():
     assert train.backend_from_argv(["--epochs", "1"]) is None
 
 
-@pytest.mark.parametrize("strategy", [s for s, backends in train.STRATEGY_BACKENDS.items()
+@pytest.mark.parametrize("strategy", [s for s, backends in distribute.STRATEGY_BACKENDS.items()
                                       if BACKEND not in backends])
 def test_strategies_without_an_equivalent_on_this_backend_exit_2_at_once(strategy, tmp_path,
                                                                          capsys):
@@ -41,7 +42,7 @@ def test_strategies_without_an_equivalent_on_this_backend_exit_2_at_once(strateg
 
 
 def test_backend_flag_after_keras_is_imported_must_match(tmp_path, capsys):
-    other = next(b for b in train.BACKENDS if b != BACKEND)
+    other = next(b for b in distribute.BACKENDS if b != BACKEND)
     code = train.main([*TINY, "--backend", other, "--run-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == 2 and f"came after Keras was imported with the {BACKEND} backend" in err
@@ -125,7 +126,7 @@ def test_interrupted_run_resumes_logs_to_wandb_and_compares_on_this_backend(
     # The optimizer state came back with the weights: 3 epochs of steps, not 1 after a restart.
     assert metrics["epochs_completed"] == 3 and metrics["optimizer_iterations"] == 3 * STEPS
     assert {"test/loss", "test/accuracy", "symmetry/block0_symmetric"} <= set(metrics)
-    assert [row["epoch"] for row in train.read_history(folder / "history.csv")] == ["0", "1", "2"]
+    assert [row["epoch"] for row in read_history(folder / "history.csv")] == ["0", "1", "2"]
     assert {"config.json", "history.csv", "best.keras", "model.keras", "metrics.json",
             "wandb"} <= {p.name for p in folder.iterdir()}
     assert not (folder / "backup").exists()

@@ -15,8 +15,8 @@ import time
 import pytest
 
 from eqzoo import train
-from eqzoo.processes import TrainProcess, isolated_environment
 from tests.layer_checks import assert_saved_kernels_bitwise_symmetric
+from tests.processes import TrainProcess, isolated_environment
 
 TIMEOUT = 240
 

@@ -10,10 +10,11 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
-from eqzoo import datasets, train, zoo
+from eqzoo import datasets, distribute, train, zoo
 from tests.test_train import assert_one_line_error
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -125,7 +126,7 @@ def test_read_only_run_dir_is_refused(tmp_path, capsys, environ):
     def read_only(*args, **kwargs):
         raise OSError(30, "Read-only file system")
 
-    environ.setattr(train.tempfile, "mkstemp", read_only)
+    environ.setattr(tempfile, "mkstemp", read_only)
     refused(capsys, tmp_path, ["--run-dir", str(tmp_path / "runs")], "Read-only file system",
             str(tmp_path))
 
@@ -221,10 +222,10 @@ def test_multiworker_needs_a_well_formed_tf_config(tf_config, fragments, tmp_pat
 def test_tf_config_without_multiworker_warns(capsys, environ):
     environ.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", '
                                 '"index": 0}}')
-    train.check_tf_config("default")
+    distribute.check_tf_config("default")
     assert "TF_CONFIG is set, but --strategy is default: this process trains alone" in (
         capsys.readouterr().err)
-    train.check_tf_config("multiworker")  # well formed: accepted
+    distribute.check_tf_config("multiworker")  # well formed: accepted
 
 
 def test_unknown_wandb_mode_is_refused(tmp_path, capsys, environ):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from eqzoo import train, zoo
+from eqzoo.runs import prepare_run_folder
 from eqzoo.zoo import registry
 from tests.test_train import read, run
 
@@ -121,6 +122,6 @@ def test_an_unfinished_earlier_run_resumes_as_the_same_run(runs, tmp_path, capsy
         config, _ = train.resolve_config(args)
     assert config["overrides"] == {"constrained": False}
     capsys.readouterr()
-    train.prepare_run_folder(str(folder), config)  # an old spelling is no different config
+    prepare_run_folder(str(folder), config)  # an old spelling is no different config
     assert "Resuming run" in capsys.readouterr().out
     assert read(folder, "config.json")["overrides"] == {"constrained": False}  # rewritten

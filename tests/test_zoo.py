@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from eqzoo import zoo
+from eqzoo import fileio, zoo
 from eqzoo.layers.dense_transpose import DenseTranspose
 from eqzoo.layers.equivariance import assert_equivariant
 from eqzoo.layers.inspection import symmetry_residuals
@@ -149,7 +149,7 @@ def test_pretrained_mechanism_verifies_the_hash(tmp_path):
     path = os.path.join(tmp_path, "wine.weights.h5")
     source.save_weights(path)
     preset = zoo.get_preset("symmetric_mlp_wine")
-    preset["metadata"]["weights"] = {"file": path, "sha256": registry.sha256_of(path)}
+    preset["metadata"]["weights"] = {"file": path, "sha256": fileio.file_sha256(path)}
     registry._PRESETS["_test_pretrained"] = preset
     try:
         x = np.random.default_rng(0).normal(size=(3, 13)).astype("float32")

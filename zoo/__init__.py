@@ -15,22 +15,31 @@ from eqzoo.zoo import (  # noqa: F401
     tied_autoencoder,
 )
 from eqzoo.zoo.cards import model_card
-from eqzoo.zoo.export import ExportVerificationError, export_model
+from eqzoo.zoo.export import ExportVerificationError, export_model, export_run
 from eqzoo.zoo.registry import (
+    architecture_arguments,
+    check_arguments,
     create_model,
+    estimate_memory,
     get_preset,
     list_architectures,
     list_models,
     pretrained_weights_path,
+    rename_run_config,
 )
 
 __all__ = [
     "ExportVerificationError",
+    "architecture_arguments",
+    "check_arguments",
     "create_model",
+    "estimate_memory",
     "export_model",
+    "export_run",
     "get_preset",
     "list_architectures",
     "list_models",
     "model_card",
     "pretrained_weights_path",
+    "rename_run_config",
 ]

@@ -13,15 +13,15 @@ received and what was expected, whether or not the preset sets that argument.
 
 import math
 import numbers
+import warnings
+
+from eqzoo.messages import short
 
 MAX_SIZE = 2**16  # a width, a depth or a count beyond this is a typo, not a model
 MAX_INPUT_ELEMENTS = 2**24
-
-
-def short(value, limit=60):
-    """`repr(value)`, cut to `limit` characters: a huge value is echoed as a prefix."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+# The one argument that turns a constrained architecture into its unconstrained twin.
+TWIN_FLAG = "constrained"
+_RENAMED = {}  # architecture -> {old argument name: new name}, still accepted with a warning
 
 
 class Spec:
@@ -159,3 +159,42 @@ class Optional(Spec):
 
     def normalise(self, value):
         return None if value is None else self.spec.normalise(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Renamed arguments: old spellings that overrides, `--set` and earlier runs' config.json may hold
+# ----------------------------------------------------------------------------------------------
+def declare_renamed(architecture, renamed):
+    """Records `{old argument name: new name}` for `architecture` (see `register_architecture`)."""
+    _RENAMED[architecture] = dict(renamed or {})
+
+
+def rename_arguments(architecture, config, where):
+    """`config` with old spellings of `architecture`'s arguments renamed, keeping their order;
+    each old one warns with a FutureWarning naming `where`."""
+    renamed = _RENAMED.get(architecture, {})
+    old = [key for key in config if key in renamed]
+    for key in old:
+        new = renamed[key]
+        if new in config:
+            raise ValueError(f"{where}: `{key}` is the old spelling of `{new}`, and both are "
+                             f"given ({key}={short(config[key])}, {new}={short(config[new])}); "
+                             f"expected `{new}` only.")
+        why = ", the one name of every family's twin flag" if new == TWIN_FLAG else ""
+        warnings.warn(f"{where}: argument `{key}` of {architecture} is now spelt `{new}`{why}; "
+                      f"read {key}={short(config[key])} as {new}={short(config[key])}. The old "
+                      f"spelling will be refused in a future release: write `{new}`.",
+                      FutureWarning, stacklevel=3)
+    if not old:
+        return config
+    return {renamed.get(key, key): value for key, value in config.items()}
+
+
+def renamed_quietly(architecture, config):
+    """`config` with old spellings renamed, silently; left as written when it holds both."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            return rename_arguments(architecture, config, "")
+        except ValueError:  # both spellings: left as written, for the reader to see
+            return config

@@ -1,9 +1,10 @@
-"""A run's trained models: W&B model artifacts out of train.py, and weights back into the zoo.
+"""A run's trained models back into the zoo, and the digest that identifies their weights.
 
-train.py logs two versions of one W&B artifact of type `model`, named after the run's preset:
-its best model (the lowest val_loss, alias `best`) and then its final model (aliases `latest` and
-`seed-<n>`). Each holds `model.keras` and the run's `config.json`; its metadata holds the resolved
-config, the metrics of that model and `weights_sha256`, the digest `weights_digest` computes.
+train.py logs two versions of one W&B artifact of type `model`, named after the run's preset
+(`eqzoo.wandb_logging.log_model_artifacts`): its best model (alias `best`) and its final model
+(aliases `latest` and `seed-<n>`). Each holds `model.keras` and the run's `config.json`; its
+metadata holds the resolved config, that model's metrics and `weights_sha256`, the digest
+`weights_digest` computes.
 
 `zoo.create_model(name, weights=...)` reads them back through `load_trained_weights`: a run
 folder (`"runs/<id>"`, its `model.keras`), a `.keras` file, or `"wandb:ENTITY/PROJECT/NAME:ALIAS"`.
@@ -19,6 +20,9 @@ import urllib.request
 
 import keras
 import numpy as np
+
+from eqzoo.messages import first_line
+from eqzoo.zoo.arguments import renamed_quietly
 
 WANDB_PREFIX = "wandb:"
 WANDB_REFERENCE = re.compile(r"[^/:\s]+/[^/:\s]+/[^/:\s]+:[^/:\s]+")
@@ -36,58 +40,12 @@ def weights_digest(model):
 
 
 # ----------------------------------------------------------------------------------------------
-# Logging, from train.py
-# ----------------------------------------------------------------------------------------------
-def log_model_artifacts(run, config, summary, folder, history):
-    """Logs `folder`'s best.keras, then its model.keras, as versions of the artifact
-    `config["model"]`; the final one is logged last so that W&B's `latest` lands on it.
-
-    Args:
-        run: the W&B run.
-        config: the resolved config, as config.json holds it.
-        summary: the final metrics, as metrics.json holds them (with `weights_sha256`).
-        folder: the run folder.
-        history: history.csv's rows, one dict per epoch (the best one's `val_*` go with best).
-    """
-    import wandb
-
-    best_path = os.path.join(folder, "best.keras")
-    scored = [row for row in history if row.get("val_loss")]
-    if os.path.exists(best_path) and scored:
-        row = min(scored, key=lambda r: float(r["val_loss"]))
-        metrics = {f"val/{key[4:]}": float(value) for key, value in row.items()
-                   if key.startswith("val_") and value}
-        best = keras.saving.load_model(best_path, compile=False)
-        _log(wandb, run, config, best_path, ["best"], {
-            "role": "best", "epoch": int(row["epoch"]) + 1, "metrics": metrics,
-            "weights_sha256": weights_digest(best)})
-    _log(wandb, run, config, os.path.join(folder, "model.keras"),
-         ["latest", f"seed-{config['seed']}"],
-         {"role": "final", "epoch": summary["epochs_completed"], "metrics": summary,
-          "weights_sha256": summary["weights_sha256"]})
-
-
-def _log(wandb, run, config, model_path, aliases, metadata):
-    artifact = wandb.Artifact(
-        config["model"], type="model", metadata={"config": config, **metadata},
-        description=f"{metadata['role']} model of run {config['run_id']} ({config['model']} on "
-                    f"{config['dataset']}, seed {config['seed']})")
-    # "immutable": referenced in place (by absolute path, so `wandb sync` may run from any
-    # directory), not copied, so an offline run folder holds what `wandb sync` uploads;
-    # train.py never rewrites these files after the run.
-    model_path = os.path.abspath(model_path)
-    artifact.add_file(model_path, name="model.keras", policy="immutable")
-    artifact.add_file(os.path.join(os.path.dirname(model_path), "config.json"),
-                      name="config.json", policy="immutable")
-    run.log_artifact(artifact, aliases=aliases)
-
-
-# ----------------------------------------------------------------------------------------------
 # Loading, for zoo.create_model
 # ----------------------------------------------------------------------------------------------
-def load_trained_weights(model, name, weights):
-    """Loads trained weights into `model`, built from preset `name`, after checking that they
-    come from a run of that preset and that every weight's name and shape matches."""
+def load_trained_weights(model, name, weights, architecture):
+    """Loads trained weights into `model`, built from preset `name` (of `architecture`), after
+    checking that they come from a run of that preset and that every weight's name and shape
+    matches."""
     source = weights = os.fspath(weights)
     expected_digest = None
     if weights.startswith(WANDB_PREFIX):
@@ -116,9 +74,9 @@ def load_trained_weights(model, name, weights):
     expected = [(w.path, tuple(w.shape)) for w in model.weights]
     received = [(w.path, tuple(w.shape)) for w in trained.weights]
     if expected != received:
+        hint = _overrides_hint(name, architecture, source, run_config.get("overrides"))
         raise ValueError(f"weights={source!r} do not fit preset {name!r}: "
-                         f"{_first_difference(received, expected, name)}"
-                         f"{_overrides_hint(name, source, run_config.get('overrides'))}.")
+                         f"{_first_difference(received, expected, name)}{hint}.")
     model.set_weights(trained.get_weights())
     if expected_digest is None and os.path.basename(file) == "model.keras":
         expected_digest = _read_json(os.path.join(folder, "metrics.json")).get("weights_sha256")
@@ -141,17 +99,15 @@ def _first_difference(received, expected, name):
     return "the weights differ"
 
 
-def _overrides_hint(name, source, overrides):
+def _overrides_hint(name, architecture, source, overrides):
     if not overrides:
         return ""
-    return f"; its run overrode {overrides}: pass the same, {_call(name, source, overrides)}"
+    current = renamed_quietly(architecture, overrides)  # an earlier run's spellings, as now spelt
+    return f"; its run overrode {overrides}: pass the same, {_call(name, source, current)}"
 
 
 def _call(name, source, overrides):
-    from eqzoo.zoo.registry import rename_run_config  # the registry imports this module
-
-    overrides = rename_run_config({"model": name, "overrides": overrides or {}})["overrides"]
-    given = "".join(f"{key}={value!r}, " for key, value in overrides.items())
+    given = "".join(f"{key}={value!r}, " for key, value in (overrides or {}).items())
     return f"zoo.create_model({name!r}, {given}weights={source!r})"
 
 
@@ -191,9 +147,8 @@ def download_artifact(reference):
         artifact = wandb.Api(api_key=api_key, timeout=30).artifact(spec, type="model")
         folder = artifact.download()
     except Exception as error:
-        message = (str(error).strip() or type(error).__name__).splitlines()[0]
         raise ValueError(f"weights={reference!r}: W&B could not fetch the artifact "
-                         f"({message}).") from None
+                         f"({first_line(error)}).") from None
     return folder, artifact.metadata.get("weights_sha256")
 
 

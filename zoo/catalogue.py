@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 
+from eqzoo.fileio import write_text
 from eqzoo.zoo import registry
 from eqzoo.zoo.cards import model_card
 
@@ -31,14 +32,10 @@ def catalogue():
 
 
 def write_catalogue(path=None):
-    """Writes `catalogue()` to `path` (default zoo/CARDS.md) atomically: a temporary file, then
-    `os.replace`, so a failed run leaves the old file whole."""
+    """Writes `catalogue()` to `path` (default zoo/CARDS.md) atomically, so a failed run leaves
+    the old file whole."""
     path = path or CATALOGUE_PATH
-    text = catalogue()
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with open(temporary, "w") as f:
-        f.write(text)
-    os.replace(temporary, path)
+    write_text(path, catalogue())
     return path
 
 

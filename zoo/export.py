@@ -24,6 +24,7 @@ import tempfile
 import keras
 import numpy as np
 
+from eqzoo.fileio import write_json
 from eqzoo.layers.dense_transpose import DenseTranspose
 from eqzoo.layers.equivariance import equivariance_error
 from eqzoo.layers.fold import fold_to_dense
@@ -41,6 +42,53 @@ _SERVING_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ser
 
 class ExportVerificationError(RuntimeError):
     """The exported artifact does not serve what the trained model computes."""
+
+
+class UnfinishedRunError(ValueError):
+    """A folder that is not a finished train.py run: no readable config.json, or no model.keras."""
+
+
+# train.py --export: each format's artifact under RUN_FOLDER/export/FORMAT/, checked on the first
+# RUN_EXAMPLES examples of the run's own validation split.
+RUN_ARTIFACTS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite"}
+RUN_EXAMPLES = 256
+
+
+def export_run(folder, format, export_dir=None, *, load_validation_inputs):
+    """Exports a train.py run's model.keras with `export_model`, verified on its own validation
+    split; returns the report.
+
+    Args:
+        folder: a finished run folder (config.json and model.keras).
+        format: "keras", "saved_model" or "tflite".
+        export_dir: where the artifact goes (default: `folder/export/FORMAT`).
+        load_validation_inputs: `(run config, count) -> numpy batch`, the first `count` inputs of
+            the run's validation split (same dataset, options and seed): the zoo does not import
+            the datasets.
+
+    Raises:
+        UnfinishedRunError: `folder` is not a finished run.
+        ExportVerificationError: the artifact does not serve what the run's model computes.
+    """
+    path = os.path.join(folder, "config.json")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as error:
+        raise UnfinishedRunError(f"cannot read {path}: {error}") from None
+    missing = [key for key in ("model", "dataset", "dataset_options", "seed", "task", "data_dir")
+               if not isinstance(config, dict) or key not in config]
+    model_path = os.path.join(folder, "model.keras")
+    if missing or not os.path.isfile(model_path):
+        lacks = f"config.json lacks {missing}" if missing else "it has no model.keras"
+        raise UnfinishedRunError(f"{folder} is not a finished train.py run ({lacks}).")
+    model = keras.saving.load_model(model_path, compile=False)
+    inputs = load_validation_inputs(config, RUN_EXAMPLES)
+    path = os.path.join(export_dir or os.path.join(folder, "export", format),
+                        RUN_ARTIFACTS[format])
+    return export_model(model, path, format, validation_inputs=inputs, preset=config["model"],
+                        metadata={"run": os.path.abspath(folder), "dataset": config["dataset"],
+                                  "inputs": f"the first {len(inputs)} of its validation split"})
 
 
 def export_model(model, path, format, *, validation_inputs=None, preset=None, equivariance=None,
@@ -137,7 +185,7 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
     failures = _failures(report)
     report["passed"] = not failures
     report_path = os.path.join(os.path.dirname(path), REPORT_NAME)
-    _write_json_atomically(report_path, report)
+    write_json(report_path, report)
     if verbose:
         _print(report, report_path)
     if failures:
@@ -325,19 +373,6 @@ def _print(report, report_path):
               f"{equivariance['exported']:.3g}, trained {equivariance['trained']:.3g}, "
               f"allowed {equivariance['allowed']:.3g}")
     print(f"  numbers: {report_path}")
-
-
-def _write_json_atomically(path, data):
-    staged = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(staged, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.write("\n")
-        os.replace(staged, path)
-    except BaseException:
-        if os.path.exists(staged):
-            os.unlink(staged)
-        raise
 
 
 def _leaves(model):

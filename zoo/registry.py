@@ -17,26 +17,23 @@ see `zoo.arguments`) and builds the model.
 """
 
 import copy
-import difflib
 import fnmatch
-import hashlib
 import inspect
 import os
 import warnings
 
-from eqzoo.zoo.arguments import Spec, short
+from eqzoo.fileio import file_sha256
+from eqzoo.messages import close_matches, short, unknown_keys
+from eqzoo.zoo.arguments import TWIN_FLAG, Spec, declare_renamed, rename_arguments, renamed_quietly
 from eqzoo.zoo.artifacts import EXPECTED_WEIGHTS, load_trained_weights
 
 _ARCHITECTURES = {}
 _MEMORY = {}  # architecture -> memory(config): a lower bound on the bytes training it holds
-_RENAMED = {}  # architecture -> {old argument name: new name}, still accepted with a warning
 _PRESETS = {}
 
 REQUIRED_METADATA = ("description", "params", "task", "datasets", "reference", "twin", "constraint")
 # What a preset's constraint is: its twin has None, and the registry test checks the claim.
 CONSTRAINTS = ("symmetric", "tied", "equivariant", None)
-# The one argument that turns a constrained architecture into its unconstrained twin.
-TWIN_FLAG = "constrained"
 ZOO_DIR = os.path.dirname(os.path.abspath(__file__))
 # Training holds, per trainable parameter, a float32 weight, its gradient and Adam's two moments.
 BYTES_PER_PARAMETER = 16
@@ -60,7 +57,7 @@ def register_architecture(name, memory=None, renamed=None):
                           stacklevel=2)
         _ARCHITECTURES[name] = build
         _MEMORY[name] = memory
-        _RENAMED[name] = dict(renamed or {})
+        declare_renamed(name, renamed)
         return build
 
     return decorator
@@ -149,27 +146,6 @@ def _check_twin_flag(name, preset):
                          f"{TWIN_FLAG}=False, the unconstrained twin.")
 
 
-def rename_arguments(architecture, config, where):
-    """`config` with old spellings of `architecture`'s arguments (see `register_architecture`)
-    renamed, keeping their order; each old one warns with a FutureWarning naming `where`."""
-    renamed = _RENAMED.get(architecture, {})
-    old = [key for key in config if key in renamed]
-    for key in old:
-        new = renamed[key]
-        if new in config:
-            raise ValueError(f"{where}: `{key}` is the old spelling of `{new}`, and both are "
-                             f"given ({key}={short(config[key])}, {new}={short(config[new])}); "
-                             f"expected `{new}` only.")
-        why = ", the one name of every family's twin flag" if new == TWIN_FLAG else ""
-        warnings.warn(f"{where}: argument `{key}` of {architecture} is now spelt `{new}`{why}; "
-                      f"read {key}={short(config[key])} as {new}={short(config[key])}. The old "
-                      f"spelling will be refused in a future release: write `{new}`.",
-                      FutureWarning, stacklevel=3)
-    if not old:
-        return config
-    return {renamed.get(key, key): value for key, value in config.items()}
-
-
 def rename_run_config(run_config):
     """A train.py run's config.json (`overrides`, `preset_config`, `model_config`) with old
     argument spellings renamed, silently: for comparing an earlier run with a current one."""
@@ -177,14 +153,9 @@ def rename_run_config(run_config):
     if preset is None:
         return run_config
     upgraded = dict(run_config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        for key in ("overrides", "preset_config", "model_config"):
-            if isinstance(run_config.get(key), dict):
-                try:
-                    upgraded[key] = rename_arguments(preset["architecture"], run_config[key], "")
-                except ValueError:  # both spellings: left as written, for the reader to see
-                    pass
+    for key in ("overrides", "preset_config", "model_config"):
+        if isinstance(run_config.get(key), dict):
+            upgraded[key] = renamed_quietly(preset["architecture"], run_config[key])
     return upgraded
 
 
@@ -225,7 +196,7 @@ def create_model(name, /, weights=None, **overrides):
                              f"Received overrides: {sorted(overrides)}")
         model.load_weights(pretrained_weights_path(name))
     elif isinstance(weights, (str, os.PathLike)):
-        load_trained_weights(model, name, weights)
+        load_trained_weights(model, name, weights, preset["architecture"])
     elif weights is not None:
         raise ValueError(f"Invalid value for argument `weights`: expected {EXPECTED_WEIGHTS}. "
                          f"Received: weights={weights!r}")
@@ -261,16 +232,11 @@ def pretrained_weights_path(name):
     path = os.path.join(ZOO_DIR, info["file"])
     if not os.path.exists(path):
         raise FileNotFoundError(f"Weights file of preset '{name}' is missing: looked at {path}.")
-    digest = sha256_of(path)
+    digest = file_sha256(path)
     if digest != info["sha256"]:
         raise ValueError(f"Weights file {path} of preset '{name}' has SHA-256 {digest}, but the "
                          f"preset records {info['sha256']}: the file is corrupt or out of date.")
     return path
-
-
-def sha256_of(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def get_architecture(name):
@@ -330,18 +296,15 @@ def _like_preset_value(name, key, value, default):
 
 def _check_keys(name, architecture, config):
     allowed = architecture_arguments(architecture)
-    unknown = sorted(set(config) - set(allowed))
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, allowed, n=1) for k in unknown}
-        hint = "; ".join(f"'{k}' (did you mean '{v[0]}'?)" if v else f"'{k}'"
-                         for k, v in hints.items())
+    hint = unknown_keys(config, allowed)
+    if hint:
         raise ValueError(f"Unknown config key(s) for model '{name}' (architecture "
                          f"'{architecture}'): {hint}. Valid keys: {allowed}")
 
 
 def _check_name(name):
     if name not in _PRESETS:
-        close = difflib.get_close_matches(str(name), list(_PRESETS), n=5, cutoff=0.4)
+        close = close_matches(str(name), _PRESETS, n=5, cutoff=0.4)
         suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
         raise ValueError(f"Unknown model '{name}'.{suggestion} See zoo.list_models() for all "
                          f"{len(_PRESETS)} presets.")

@@ -1,0 +1,104 @@
+"""`train.py --compare`: runs side by side from their folders, offline: the config values that
+differ, the final metrics, and a PNG of their validation curves.
+
+    compare(["runs/a", "runs/b"], "compare.png")
+"""
+
+import json
+import os
+
+from eqzoo import zoo
+from eqzoo.messages import UsageError, warn
+from eqzoo.runs import BrokenRunFile, read_run
+
+
+def compare(paths, plot_path=None):
+    runs, configs, finals, histories, skipped = [], [], [], [], []
+    for path in paths:
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            if os.path.isdir(path):
+                skipped.append(f"skipping {path}: not a run folder (no config.json)")
+            continue
+        try:
+            config, final, history = read_run(path)
+        except BrokenRunFile as error:
+            skipped.append(f"skipping {path}: {' '.join(str(error).split())}")
+            continue
+        runs.append(path)
+        configs.append(flatten(zoo.rename_run_config(config)))  # old spellings too
+        finals.append(final)
+        histories.append(history)
+    if not runs:
+        broken = [message for message in skipped if "not a run folder" not in message]
+        raise UsageError(f"--compare found no run folder (a folder with config.json) in {paths}"
+                         if not broken else f"--compare found no readable run: {broken[0]}")
+    for message in skipped:
+        warn(message)
+    names = [os.path.basename(os.path.normpath(run)) for run in runs]
+
+    keys = sorted({key for config in configs for key in config} - {"run_id", "run_dir"})
+    differing = [key for key in keys
+                 if len({json.dumps(config.get(key), sort_keys=True) for config in configs}) > 1]
+    metric_keys = sorted({key for final in finals for key, value in final.items()
+                          if "/" in key and isinstance(value, float)})
+    rows = [("run", names)]
+    rows += [(key, [config.get(key, "-") for config in configs]) for key in differing]
+    rows += [("epochs done", [len(history) for history in histories])]
+    rows += [(key, [final.get(key, "-") for final in finals]) for key in metric_keys]
+    print_table(rows, config_rows=len(differing))
+
+    import matplotlib  # only comparing draws
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    curves = sorted({key for history in histories for row in history for key in row
+                     if key.startswith("val_")}) or ["val_loss"]
+    figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), squeeze=False)
+    for axis, curve in zip(axes[0], curves, strict=True):
+        for name, history in zip(names, histories, strict=True):
+            points = [(int(row["epoch"]) + 1, float(row[curve])) for row in history
+                      if row.get(curve)]
+            if points:
+                axis.plot(*zip(*points, strict=True), marker=".", label=name)
+        axis.set(title=curve, xlabel="epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize="small")
+    figure.suptitle("Validation curves")
+    figure.tight_layout()
+    plot_path = plot_path or os.path.join(os.path.dirname(os.path.normpath(runs[0])),
+                                          "compare.png")
+    figure.savefig(plot_path, dpi=100)
+    plt.close(figure)
+    print(f"Validation curves: {plot_path}")
+    return 0
+
+
+def flatten(config, prefix=""):
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`, so nested differences show one by one."""
+    flat = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def print_table(rows, config_rows):
+    def text(value):
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+    cells = [[key] + [text(value)[:40] for value in values] for key, values in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    for i, row in enumerate(cells):
+        if i == 1:
+            print("-- config differences" if config_rows else "-- same config apart from the id")
+        if i == 1 + config_rows:
+            print("-- final metrics")
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())

@@ -1,0 +1,95 @@
+"""Files written all or nothing, and their digests. Standard library only.
+
+Every file is written beside its destination under a temporary name, flushed to disk and renamed
+over it (`os.replace` is atomic), so a reader sees the old file or the new one, never a half.
+
+    write_json("runs/x/metrics.json", summary)
+    atomic_write("runs/x/model.keras", lambda temporary: model.save(temporary, overwrite=True))
+"""
+
+import contextlib
+import glob
+import hashlib
+import json
+import os
+import tempfile
+
+TEMPORARY_PREFIX = ".tmp-"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def fsync_directory(folder):
+    with contextlib.suppress(OSError):  # some file systems cannot open a directory
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def write_temporary(path, write):
+    """`write(temporary_path)` beside `path`, flushed to disk; returns the temporary path. Its name
+    ends like `path` (Keras checks `.keras` and `.weights.h5`)."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX,
+                                             suffix="-" + os.path.basename(path), dir=folder)
+    os.close(descriptor)
+    try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
+        write(temporary)
+        with open(temporary, "rb+") as f:
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    return temporary
+
+
+def atomic_write(path, write):
+    """Replace `path` by what `write(temporary_path)` writes, all or nothing."""
+    temporary = write_temporary(path, write)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    fsync_directory(os.path.dirname(path) or ".")
+
+
+def write_text(path, text):
+    """`text` as the whole of file `path`, atomically."""
+    def write(temporary):
+        with open(temporary, "w") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
+def write_json(path, data):
+    """`data` as indented JSON (what JSON cannot hold as its `str`), atomically."""
+    def write(temporary):
+        with open(temporary, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.write("\n")
+
+    atomic_write(path, write)
+
+
+def remove_temporaries(folder):
+    """Temporary files a killed process left behind."""
+    for path in glob.glob(os.path.join(glob.escape(folder), TEMPORARY_PREFIX + "*")):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
