@@ -404,6 +404,8 @@ def test_the_per_class_count_the_refusal_names_is_the_fewest_that_loads(classes,
     with pytest.raises(ValueError, match=r"too few for the splits") as error:
         load(3)
     per_class = int(re.search(r"(\d+) of each of the", str(error.value))[1])
+    if not fractions:  # the README's numbers for the default fractions
+        assert per_class == (8 if classes == 2 else 9 if classes <= 5 else 10)
     assert load(per_class).info.num_classes == classes
     with pytest.raises(ValueError, match=f"{per_class} of each of the {classes} classes"):
         load(per_class - 1)
