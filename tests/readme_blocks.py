@@ -20,8 +20,9 @@ allowed), which GitHub does not render:
 - `<!-- readme-test: fresh-process -->`: run in a new Python process (a block that changes
   process-wide state: the Keras backend, a global dtype policy, what is imported).
 
-Markers combine with commas: `<!-- readme-test: slow, fresh-process -->`. An unknown marker is an
-error, so a misspelt one cannot skip a block.
+Markers combine with commas, `skip` last (its reason runs to the end of the comment, commas
+and all): `<!-- readme-test: slow, fresh-process -->`. An unknown or misspelt marker fails the
+block's test instead of skipping it.
 """
 
 import ast
@@ -78,35 +79,39 @@ def blocks(path):
             body = [line[len(indent):] if line.startswith(indent) else line.lstrip()
                     for line in lines[i + 1:end]]
             block = Block("\n".join(body) + "\n", i + 2, section)
-            apply_marker(block, marker_before(lines, i))
+            apply_marker(block, *marker_before(lines, i))
             found.append(block)
         i = end + 1
     return found
 
 
 def marker_before(lines, i):
+    """`(body, line)` of the marker comment before the fence at index `i`, or `(None, None)`."""
     j = i - 1
     while j >= 0 and not lines[j].strip():
         j -= 1
     match = MARKER.match(lines[j]) if j >= 0 else None
-    return match["body"] if match else None
+    return (match["body"], j + 1) if match else (None, None)
 
 
-def apply_marker(block, body):
+def apply_marker(block, body, line):
+    """Flags, comma-separated, then optionally `skip <reason>`, whose reason runs to the end."""
     if body is None:
         return
-    for part in (p.strip() for p in body.split(",")):
-        word, _, rest = part.partition(" ")
-        if word == "skip":
-            if not rest.strip():
-                block.error = (f"README line {block.line - 1}: `readme-test: skip` needs a "
-                               "reason, e.g. `<!-- readme-test: skip needs a network -->`")
-            block.skip = rest.strip()
-        elif part in FLAGS:
-            block.flags.add(part)
+    parts = body.split(",")
+    for index, part in enumerate(parts):
+        word = part.strip()
+        if word == "skip" or word.startswith("skip "):
+            block.skip = ",".join([word[len("skip"):], *parts[index + 1:]]).strip()
+            if not block.skip:
+                block.error = (f"README line {line}: `readme-test: skip` needs a reason, e.g. "
+                               "`<!-- readme-test: skip needs a network -->`")
+            return
+        if word in FLAGS:
+            block.flags.add(word)
         else:
-            block.error = (f"README line {block.line - 1}: unknown readme-test marker {part!r}; "
-                           f"expected `skip <reason>` or one of {', '.join(FLAGS)}")
+            block.error = (f"README line {line}: unknown readme-test marker {word!r}; expected "
+                           f"one of {', '.join(FLAGS)}, then optionally `skip <reason>`")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ BLOCKS = readme_blocks.blocks(README)
 
 def block_param(block):
     marks = [pytest.mark.slow] if "slow" in block.flags else []
-    if block.skip:
+    if block.skip and block.error is None:  # a bad marker fails, whatever else it says
         marks.append(pytest.mark.skip(reason=f"README block {block.id}: {block.skip}"))
     return pytest.param(block, id=block.id, marks=marks)
 
@@ -170,6 +170,7 @@ def test_markers_skip_with_a_reason_and_mark_slow_and_fresh_process(tmp_path):
 @pytest.mark.parametrize("marker, message", [
     ("<!-- readme-test: skp network -->", "unknown readme-test marker 'skp network'"),
     ("<!-- readme-test: skip -->", "needs a reason"),
+    ("<!-- readme-test: slwo, skip a long run -->", "unknown readme-test marker 'slwo'"),
 ])
 def test_a_misspelt_marker_is_an_error_not_a_skip(tmp_path, marker, message):
     path = write_readme(tmp_path, f"""
@@ -179,4 +180,17 @@ def test_a_misspelt_marker_is_an_error_not_a_skip(tmp_path, marker, message):
         ```
         """)
     (block,) = readme_blocks.blocks(path)
-    assert message in block.error
+    assert message in block.error and "README line 2" in block.error
+    assert not [m for m in block_param(block).marks if m.name == "skip"]
+
+
+def test_a_skip_reason_runs_to_the_end_of_the_marker(tmp_path):
+    path = write_readme(tmp_path, """
+        <!-- readme-test: slow, skip needs runs/<id> and, for wandb:, a network -->
+        ```python
+        print(1)
+        ```
+        """)
+    (block,) = readme_blocks.blocks(path)
+    assert block.error is None and block.flags == {"slow"}
+    assert block.skip == "needs runs/<id> and, for wandb:, a network"
