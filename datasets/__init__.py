@@ -5,6 +5,14 @@ your own data ("csv:PATH", "npz:PATH", "images:DIR", or `from_arrays(x, y)`).
 `datasets.registry.load` for every argument and `list_datasets()` for the names.
 """
 
+from eqzoo.native_logs import tensorflow_start_up_filtered
+
+# First: TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are noise, not warnings; every
+# other line still shows, and TF_CPP_MIN_LOG_LEVEL=0 shows them all (eqzoo/native_logs.py).
+with tensorflow_start_up_filtered():
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+
 # Importing the adapters registers their names.
 from eqzoo.datasets import files, image_symmetry, images, sklearn_sets, synthetic, tfds_sets  # noqa: F401
 from eqzoo.datasets.arrays import DataFileNotFoundError, from_arrays

@@ -144,18 +144,33 @@ def split(name, n, stratify, *, seed, validation_fraction, test_fraction, train_
     need = 1 if stratify is None else len(np.unique(stratify))
     for split_name, size in zip(("train", "validation", "test"), sizes, strict=True):
         if size < need:
+            enough = fewest_examples(need, validation_fraction, test_fraction)
+            would_do = (f"{enough} examples would do" if stratify is None else
+                        f"{-(-enough // need)} of each of the {need} classes would do "
+                        f"({enough} examples at least)")
             raise ValueError(
                 f"{name}: {n} examples are too few for the splits: with validation_fraction="
                 f"{validation_fraction:g} and test_fraction={test_fraction:g} the {split_name} "
                 f"split would get {size}, but it needs at least {need}"
-                f"{' (one per class)' if stratify is not None else ''}; add examples or change "
-                "the fractions")
+                f"{' (one per class)' if stratify is not None else ''}; {would_do}. Add "
+                "examples or change the fractions")
     try:
         indices = pipeline.split_indices(n, validation_fraction, test_fraction, seed,
                                          name=name, stratify=stratify)
     except ValueError as error:  # scikit-learn's stratification, in rare roundings
         raise ValueError(f"{name}: {n} examples cannot be split by class ({error})") from None
     return pipeline.subsample_train(indices, train_size, seed, name=name, stratify=stratify)
+
+
+def fewest_examples(need, validation_fraction, test_fraction):
+    """The fewest examples whose splits each get at least `need` (rounded as `split_sizes`)."""
+    # A split of fraction f gets floor(f n + 1/2) examples: at least `need` from (need - 1/2) / f
+    # on; the search starts just below that, so a tiny fraction costs no long loop.
+    n = max(need, *(int((need - 0.5) / f) - 1 for f in (validation_fraction, test_fraction)))
+    while min(pipeline.split_sizes(n, validation_fraction, test_fraction, name="",
+                                   min_size=0)) < need:
+        n += 1
+    return n
 
 
 def to_splits(arrays, fields, *, batch_size, seed, reconstruction):

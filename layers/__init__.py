@@ -6,6 +6,13 @@ its own modules: `eqzoo.layers.groups` (finite groups), `eqzoo.layers.representa
 act on inputs and outputs) and `eqzoo.layers.equivariant_basis` (bases of equivariant maps).
 """
 
+from eqzoo.native_logs import tensorflow_start_up_filtered
+
+# First: TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are noise, not warnings; every
+# other line still shows, and TF_CPP_MIN_LOG_LEVEL=0 shows them all (eqzoo/native_logs.py).
+with tensorflow_start_up_filtered():
+    import keras  # noqa: F401
+
 from eqzoo.layers import groups, representations
 from eqzoo.layers.article_layers import (
     SymmetricDenseLayerFlatVector,

@@ -6,6 +6,7 @@ Every file is written into a temporary folder; sets are a few dozen rows or 8x8 
 import csv
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -204,7 +205,8 @@ CSV_REFUSALS = {
                      ["class 'setosa' has 2 example(s)", "fewer than the 3"]),
     "too few for the splits": ({"target": "species"}, None,
                                ["12 examples are too few for the splits", "validation split would "
-                                "get 1, but it needs at least 3 (one per class)"]),
+                                "get 1, but it needs at least 3 (one per class); 9 of each of "
+                                "the 3 classes would do (25 examples at least)"]),
     "ragged row": ({"target": "species"}, lambda rows: rows[4].append("1"),
                    ["line 6 has 5 fields but the header has 4"]),
     "regression on text": ({"target": "species", "task": "regression"}, None,
@@ -375,6 +377,38 @@ def test_image_folder_refusals(tmp_path):
         datasets.load(f"images:{root}", image_size=[8])
     with pytest.raises(ValueError, match=r"`color_mode`.*'grayscale', 'rgb', 'rgba'"):
         datasets.load(f"images:{root}", color_mode="cmyk")
+
+
+def test_image_folder_too_small_for_the_splits_says_how_many_images_would_do(tmp_path):
+    # The case: 3 classes of 8 images; the refusal's own number must then load.
+    root = tmp_path / "photos"
+    for label in ("a", "b", "c"):
+        for k in range(8):
+            write_png(root / label / f"{k}.png", np.full((4, 4, 3), 10 * k, np.uint8))
+    with pytest.raises(ValueError, match=r"24 examples are too few for the splits: .* the "
+                       r"validation split would get 2, but it needs at least 3 \(one per class\); "
+                       r"9 of each of the 3 classes would do \(25 examples at least\)"):
+        datasets.load(f"images:{root}", image_size=(4, 4))
+    for label in ("a", "b", "c"):
+        write_png(root / label / "8.png", np.full((4, 4, 3), 90, np.uint8))
+    assert datasets.load(f"images:{root}", image_size=(4, 4)).info.validation_size == 3
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5, 6, 10])
+@pytest.mark.parametrize("fractions", [{}, {"validation_fraction": 0.05, "test_fraction": 0.3}])
+def test_the_per_class_count_the_refusal_names_is_the_fewest_that_loads(classes, fractions):
+    def load(per_class):
+        y = np.repeat(np.arange(classes), per_class)
+        return datasets.from_arrays(np.zeros((len(y), 2)), y, **fractions)
+
+    with pytest.raises(ValueError, match=r"too few for the splits") as error:
+        load(3)
+    per_class = int(re.search(r"(\d+) of each of the", str(error.value))[1])
+    if not fractions:  # the README's numbers for the default fractions
+        assert per_class == (8 if classes == 2 else 9 if classes <= 5 else 10)
+    assert load(per_class).info.num_classes == classes
+    with pytest.raises(ValueError, match=f"{per_class} of each of the {classes} classes"):
+        load(per_class - 1)
 
 
 # --- train.py, end to end ---------------------------------------------------------------------

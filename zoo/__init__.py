@@ -5,6 +5,13 @@
     model = zoo.create_model("symmetric_mlp_digits", width=32)
 """
 
+from eqzoo.native_logs import tensorflow_start_up_filtered
+
+# First: TensorFlow's C++ start-up lines (oneDNN, CUDA probing) are noise, not warnings; every
+# other line still shows, and TF_CPP_MIN_LOG_LEVEL=0 shows them all (eqzoo/native_logs.py).
+with tensorflow_start_up_filtered():
+    import keras  # noqa: F401
+
 # Importing an architecture module registers its presets.
 from eqzoo.zoo import (  # noqa: F401
     equivariant,
