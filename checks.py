@@ -191,7 +191,18 @@ def setup_errors():
     except UsageError:
         raise
     except (ValueError, TypeError, KeyError, OSError, ImportError) as error:
+        registry = sys.modules.get("eqzoo.zoo.registry")  # an unknown model needs the zoo
+        if registry is not None and isinstance(error, registry.UnknownModelError):
+            raise UsageError(unknown_model(error)) from None
         raise UsageError(error) from None
+
+
+def unknown_model(error):
+    """The zoo's unknown-name error in command-line words: close names, then --list-models."""
+    close = (f"Did you mean: {', '.join(error.close)}?" if error.close
+             else "No preset name is close to it.")
+    return (f"Unknown model {short(error.name)}. {close} --list-models lists all {error.count} "
+            "presets, with task and description.")
 
 
 def check_model_memory(config):

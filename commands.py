@@ -8,7 +8,7 @@ import sys
 
 from eqzoo import distribute
 from eqzoo.checks import setup_errors
-from eqzoo.messages import EXIT_FAILED, UsageError
+from eqzoo.messages import EXIT_FAILED, UsageError, no_match
 
 INSTEAD_OF_TRAINING = ("list_models", "list_datasets", "compare", "card", "export",
                        "export_format", "export_dir")
@@ -23,12 +23,20 @@ def answer(args):
     from eqzoo import datasets, zoo
 
     if "list_models" in args:
-        for name in zoo.list_models(args.list_models):
+        names = zoo.list_models(args.list_models)
+        if not names:
+            raise UsageError(no_match("model", args.list_models, zoo.list_models(),
+                                      "--list-models"))
+        for name in names:
             metadata = zoo.get_preset(name)["metadata"]
             print(f"{name:40s} {metadata['task']:15s} {metadata['description']}")
         return 0
     if "list_datasets" in args:
-        for name in datasets.list_datasets(args.list_datasets):
+        names = datasets.list_datasets(args.list_datasets)
+        if not names:
+            raise UsageError(no_match("dataset", args.list_datasets, datasets.list_datasets(),
+                                      "--list-datasets"))
+        for name in names:
             source, description = datasets.describe(name)
             print(f"{name:20s} {source:20s} {description}")
         print("Any tensorflow-datasets set also loads as tfds:<name> (prepared, or --download); "

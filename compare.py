@@ -11,6 +11,8 @@ from eqzoo import zoo
 from eqzoo.messages import UsageError, warn
 from eqzoo.runs import BrokenRunFile, read_run
 
+TABLE_WIDTH = 40  # characters per cell; longer values are cut in the middle
+
 
 def compare(paths, plot_path=None):
     runs, configs, finals, histories, skipped = [], [], [], [], []
@@ -47,6 +49,20 @@ def compare(paths, plot_path=None):
     rows += [(key, [final.get(key, "-") for final in finals]) for key in metric_keys]
     print_table(rows, config_rows=len(differing))
 
+    figure = curves_figure(names, histories)
+    from matplotlib import pyplot as plt  # after curves_figure chose the Agg backend
+
+    plot_path = plot_path or os.path.join(os.path.dirname(os.path.normpath(runs[0])),
+                                          "compare.png")
+    figure.savefig(plot_path, dpi=100)
+    plt.close(figure)
+    print(f"Validation curves: {plot_path}")
+    return 0
+
+
+def curves_figure(names, histories):
+    """One panel per `val_*` curve, one line per run, and one legend for all panels below them,
+    outside every panel, so it never covers a curve however many runs there are."""
     import matplotlib  # only comparing draws
 
     matplotlib.use("Agg")
@@ -55,25 +71,41 @@ def compare(paths, plot_path=None):
 
     curves = sorted({key for history in histories for row in history for key in row
                      if key.startswith("val_")}) or ["val_loss"]
-    figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4), squeeze=False)
+    figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 4 + 0.2 * len(names)),
+                                squeeze=False, layout="constrained")
+    lines = {}
     for axis, curve in zip(axes[0], curves, strict=True):
-        for name, history in zip(names, histories, strict=True):
+        for index, (name, history) in enumerate(zip(names, histories, strict=True)):
             points = [(int(row["epoch"]) + 1, float(row[curve])) for row in history
                       if row.get(curve)]
-            if points:
-                axis.plot(*zip(*points, strict=True), marker=".", label=name)
+            if points:  # a run keeps its colour in every panel, for the one legend
+                (lines[name],) = axis.plot(*zip(*points, strict=True), marker=".", label=name,
+                                           color=f"C{index % 10}")
         axis.set(title=curve, xlabel="epoch")
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
-        axis.legend(fontsize="small")
     figure.suptitle("Validation curves")
-    figure.tight_layout()
-    plot_path = plot_path or os.path.join(os.path.dirname(os.path.normpath(runs[0])),
-                                          "compare.png")
-    figure.savefig(plot_path, dpi=100)
-    plt.close(figure)
-    print(f"Validation curves: {plot_path}")
-    return 0
+    shown = [name for name in names if name in lines]
+    if shown:
+        figure.legend([lines[name] for name in shown], shown, loc="outside lower center",
+                      ncols=max(1, min(len(shown), len(curves))), fontsize="small")
+    return figure
+
+
+def middle_cut(text, width):
+    """`text` in at most `width` characters, cut in the middle: a run id keeps its start (the
+    preset and dataset) and its distinguishing end (date, time and random hex)."""
+    if len(text) <= width:
+        return text
+    head = (width - 3) // 2
+    return f"{text[:head]}...{text[len(text) - (width - 3 - head):]}"
+
+
+def distinct_cuts(texts, width=TABLE_WIDTH):
+    """`texts` cut by `middle_cut`, wider where that would make two different ones look alike."""
+    while len(set(cuts := [middle_cut(t, width) for t in texts])) < len(set(texts)):
+        width += 8
+    return cuts
 
 
 def flatten(config, prefix=""):
@@ -93,7 +125,7 @@ def print_table(rows, config_rows):
             return f"{value:.4g}"
         return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
 
-    cells = [[key] + [text(value)[:40] for value in values] for key, values in rows]
+    cells = [[key] + distinct_cuts([text(value) for value in values]) for key, values in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     for i, row in enumerate(cells):
         if i == 1:

@@ -12,14 +12,20 @@ TensorFlow or Keras is imported; the rest imports them when called.
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import re
+import sys
 
 from eqzoo.messages import UsageError, short, warn
 
 BACKENDS = ("tensorflow", "jax", "torch")
 # Which --strategy runs on which backend; the others are refused before anything is loaded.
+# The backends beside TensorFlow (a required dependency): their package and pyproject extra.
+PIP_EXTRAS = {"jax": ("JAX", ""),
+              "torch": ("PyTorch", "; for a CPU-only PyTorch install its CPU wheel first, as "
+                        "the README says")}
 STRATEGY_BACKENDS = {"default": BACKENDS, "mirrored": ("tensorflow",),
                      "multiworker": ("tensorflow",), "data_parallel": ("jax",)}
 
@@ -60,14 +66,36 @@ def import_tensorflow():
 # ----------------------------------------------------------------------------------------------
 # Checks of the command line and the environment
 # ----------------------------------------------------------------------------------------------
+def check_backend_installed(requested):
+    """`--backend` (None: not given; then KERAS_BACKEND, unless Keras is in already) names a
+    backend, and its package is installed: a missing one is refused naming the pip extra, before
+    anything imports Keras (which would fail with a bare `No module named 'jax'`)."""
+    if requested is not None and requested not in BACKENDS:
+        raise UsageError(f"Invalid value for `backend`: expected {' | '.join(BACKENDS)}. "
+                         f"Received: backend={short(requested)}")
+    backend = requested if requested is not None or "keras" in sys.modules else (
+        os.environ.get("KERAS_BACKEND"))
+    if backend in PIP_EXTRAS and not _installed(backend):
+        given = f"--backend {backend}" if requested is not None else f"KERAS_BACKEND={backend}"
+        package, note = PIP_EXTRAS[backend]
+        raise UsageError(f"{given} needs {package}, which is not installed here: run "
+                         f'pip install -e ".[{backend}]" in the repository (or pip install '
+                         f'"eqzoo[{backend}]"){note}, or pass --backend tensorflow.')
+
+
+def _installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module set to None in sys.modules: blocked
+        return False
+
+
 def check_backend(requested, strategy):
     """`--backend` (None: not given) agrees with the Keras imported, which runs `strategy`."""
+    check_backend_installed(requested)
     import keras
 
     backend = keras.backend.backend()
-    if requested is not None and requested not in BACKENDS:
-        raise UsageError(f"Invalid value for `backend`: expected {' | '.join(BACKENDS)}. "
-                         f"Received: backend={requested!r}")
     if requested is not None and requested != backend:
         raise UsageError(f"--backend {requested} came after Keras was imported with the {backend} "
                          f"backend; run train.py as a script, or set KERAS_BACKEND={requested}.")

@@ -7,6 +7,7 @@ Standard library only: the command line refuses a bad flag with these before Ten
 """
 
 import difflib
+import re
 import sys
 
 # train.py's exit codes: a run that failed, a usage error (argparse's), a Ctrl-C (128 + SIGINT).
@@ -45,6 +46,28 @@ def close_matches(given, known, n=3, cutoff=0.6):
     if given.lower() in lower:
         matches = [lower[given.lower()], *matches]
     return list(dict.fromkeys(matches))[:n]
+
+
+def close_to_pattern(pattern, known, n=5):
+    """The known names nearest to a shell-style `pattern` that matched none: close to the
+    pattern without its wildcards, or starting close to what comes before its first wildcard
+    (`symetric_*` -> `symmetric_mlp_digits`, ...), sorted."""
+    known = sorted(known)
+    stem = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    literal = re.sub(r"[*?\[\]]", "", pattern)
+    near = close_matches(literal, known, n=n) if literal else []
+    if len(stem) >= 2:
+        near += [name for name in known if difflib.SequenceMatcher(
+            None, stem.lower(), name[:len(stem)].lower()).ratio() >= 0.75]
+    return list(dict.fromkeys(near))[:n]
+
+
+def no_match(what, pattern, known, flag):
+    """`No model matches 'x*'. Close names: ... ; --list-models alone lists all 33.`"""
+    near = close_to_pattern(pattern, known)
+    close = (f"Close names: {', '.join(near)}." if near else "No name is close to it.")
+    return (f"No {what} matches {short(pattern)}. {close} {flag} with no pattern lists all "
+            f"{len(known)}.")
 
 
 def unknown_keys(given, known):

@@ -212,6 +212,7 @@ def main(argv=None):
     interrupts = Interrupts().install()
     try:
         args = build_parser().parse_args(argv)
+        distribute.check_backend_installed(vars(args).get("backend"))
         answered = commands.answer(args)
         return train(args, interrupts) if answered is None else answered
     except (UsageError, runs.BrokenRunFile) as error:

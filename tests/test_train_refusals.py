@@ -285,5 +285,5 @@ def test_a_huge_value_is_echoed_as_a_short_prefix(tmp_path, capsys, environ):
     assert len(line) < 500
     # Whatever a library echoes (here the zoo, an unknown model name) is cut as well.
     line = refused(capsys, tmp_path, ["--model", "m" * 100_000], "Unknown model",
-                   "mmm... (100003 characters) See zoo.list_models()")
+                   "mmm... (100002 characters). No preset name is close to it. --list-models")
     assert len(line) < 500

@@ -24,6 +24,7 @@ from eqzoo.zoo import (  # noqa: F401
 from eqzoo.zoo.cards import model_card
 from eqzoo.zoo.export import ExportVerificationError, export_model, export_run
 from eqzoo.zoo.registry import (
+    UnknownModelError,
     architecture_arguments,
     check_arguments,
     create_model,
@@ -37,6 +38,7 @@ from eqzoo.zoo.registry import (
 
 __all__ = [
     "ExportVerificationError",
+    "UnknownModelError",
     "architecture_arguments",
     "check_arguments",
     "create_model",

@@ -302,10 +302,19 @@ def _check_keys(name, architecture, config):
                          f"'{architecture}'): {hint}. Valid keys: {allowed}")
 
 
+class UnknownModelError(ValueError):
+    """A preset name the registry does not know; `close` holds the nearest known names, so a
+    command line can say the same in its own words."""
+
+    def __init__(self, name, close, count):
+        self.name, self.close, self.count = name, close, count
+        suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(f"Unknown model '{name}'.{suggestion} See zoo.list_models() for all "
+                         f"{count} presets.")
+
+
 def _check_name(name):
     if name not in _PRESETS:
         close = close_matches(str(name), _PRESETS, n=5, cutoff=0.4)
-        suggestion = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown model '{name}'.{suggestion} See zoo.list_models() for all "
-                         f"{len(_PRESETS)} presets.")
+        raise UnknownModelError(name, close, len(_PRESETS))
     return name
