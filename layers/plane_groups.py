@@ -75,7 +75,7 @@ _CACHE = {}
 def point_group(name, owner="group"):
     """The `PointGroup` of plane group `name` ("p4" or "p4m"); an unknown name lists the known."""
     if name not in PLANE_GROUPS:
-        close = difflib.get_close_matches(str(name), list(PLANE_GROUPS), n=1)
+        close = difflib.get_close_matches(str(name), list(PLANE_GROUPS), n=1, cutoff=0.4)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"Invalid value for argument `{owner}`: expected one of "
                          f"{sorted(PLANE_GROUPS)}{hint}. Received: {owner}={name!r}")

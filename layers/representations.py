@@ -277,6 +277,9 @@ class ImageRegularRep(Representation):
     channel `i` (orientation-major, so a reshape to `(h, w, |G|, c)` separates them); orientation
     `j = 4 f + k` is the filter transformed by `np.rot90(flip^f(filter), k)` (see
     `layers.plane_groups`). The grid must be square: a quarter turn maps no other to itself.
+    `size` is the map's own side when it differs from the group's grid, e.g. after padding
+    "valid", strides or pooling: the same group element then moves the smaller map (rotated
+    about its own centre), so a model from 9 x 9 images to 7 x 7 maps is checked with one group.
 
     Example:
 
@@ -287,7 +290,7 @@ class ImageRegularRep(Representation):
 
     is_permutation = True
 
-    def __init__(self, group, channels=1):
+    def __init__(self, group, channels=1, size=None):
         names = {ImageRotationGroup: "p4", ImageDihedralGroup: "p4m"}
         if type(group) not in names or group.height != group.width:
             raise ValueError(
@@ -298,30 +301,37 @@ class ImageRegularRep(Representation):
                 channels < 1):
             raise ValueError("ImageRegularRep needs a positive integer number of channels. "
                              f"Received: channels={channels!r}")
+        if size is not None and (isinstance(size, bool) or not isinstance(
+                size, (int, np.integer)) or size < 1):
+            raise ValueError("ImageRegularRep needs size None (the group's grid) or a positive "
+                             f"integer side. Received: size={size!r}")
         self.point_group = point_group(names[type(group)])
         self.num_channels = int(channels)
+        self.size = group.height if size is None else int(size)
         orientations = self.point_group.order
-        super().__init__(group, group.height * group.width * orientations * self.num_channels)
-        self.shape = (group.height, group.width, orientations * self.num_channels)
+        super().__init__(group, self.size * self.size * orientations * self.num_channels)
+        self.shape = (self.size, self.size, orientations * self.num_channels)
 
     def permutation(self, g):
         n, c = self.group.height, self.num_channels
         j = self.point_group.identify(g, n, n)
-        pixels = np.argmax(np.asarray(g), axis=1)
+        grid = np.arange(self.size * self.size).reshape(self.size, self.size)
+        pixels = self.point_group.transform(grid, j).ravel()
         orientations = self.point_group.orientation_permutation(j)
         return (pixels[:, None, None] * (self.point_group.order * c)
                 + orientations[None, :, None] * c + np.arange(c)[None, None, :]).ravel()
 
     @property
     def key(self):
-        return ("ImageRegularRep", self.group.key, self.num_channels)
+        return ("ImageRegularRep", self.group.key, self.num_channels, self.size)
 
     def __repr__(self):
-        return f"ImageRegularRep({self.group!r}, channels={self.num_channels})"
+        size = "" if self.size == self.group.height else f", size={self.size}"
+        return f"ImageRegularRep({self.group!r}, channels={self.num_channels}{size})"
 
     def get_config(self):
         return {"rep": "ImageRegularRep", "group": self.group.get_config(),
-                "channels": self.num_channels}
+                "channels": self.num_channels, "size": self.size}
 
 
 class DirectSum(Representation):
@@ -505,9 +515,11 @@ def rep_from_config(config):
         return _SQUARES[name](rep_from_config(config["base"]))
     if name == "TrivialRep":
         return TrivialRep(group_from_config(config["group"]), config["dim"])
-    if name in ("ImageRep", "ImageRegularRep"):
-        return {"ImageRep": ImageRep, "ImageRegularRep": ImageRegularRep}[name](
-            group_from_config(config["group"]), config["channels"])
+    if name == "ImageRep":
+        return ImageRep(group_from_config(config["group"]), config["channels"])
+    if name == "ImageRegularRep":
+        return ImageRegularRep(group_from_config(config["group"]), config["channels"],
+                               config.get("size"))
     if name in ("DefiningRep", "RegularRep"):
         return {"DefiningRep": DefiningRep, "RegularRep": RegularRep}[name](
             group_from_config(config["group"]))
