@@ -207,3 +207,20 @@ def test_image_regular_rep_refuses_what_it_cannot_represent():
         ImageRegularRep(ImageRotationGroup(4, 4), channels=0)
     with pytest.raises(ValueError, match="Received: size=0"):
         ImageRegularRep(ImageRotationGroup(4, 4), size=0)
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow  # SavedModel and TFLite serve through TensorFlow
+@pytest.mark.parametrize("fmt, artifact", [("saved_model", "saved_model"),
+                                           ("tflite", "model.tflite")])
+def test_export_folds_serves_and_remeasures_equivariance(fmt, artifact, tmp_path):
+    from eqzoo.zoo import export_model
+
+    model, pixels = small_gcnn("p4m")
+    report = export_model(model, os.path.join(tmp_path, artifact), fmt,
+                          equivariance=(ImageRep(pixels, 1), TrivialRep(pixels, 4)),
+                          validation_inputs=images((16, 9, 9, 1)), verbose=False)
+    assert report["passed"] and not report["serving_process"]["eqzoo_modules"]
+    assert report["folded_layers"] == [model.layers[1].name, model.layers[2].name]
+    assert report["equivariance"]["group_elements"] == 2 + 8  # generators and samples
+    assert report["equivariance"]["exported"] <= 1e-4

@@ -8,6 +8,7 @@
 # Importing an architecture module registers its presets.
 from eqzoo.zoo import (  # noqa: F401
     equivariant,
+    gcnn,
     graph,
     image,
     interaction,
