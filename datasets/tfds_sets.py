@@ -1,5 +1,8 @@
 """tensorflow-datasets sets: mnist, fashion_mnist, cifar10 by short name, any set as "tfds:<name>".
 
+Images can be rotated, MNIST-rot style: `load("mnist", rotate="test", angles="any")` (see
+`datasets.rotation`).
+
 Offline unless asked: data must already be prepared in the data directory. If it is not, loading
 fails at once with the command that prepares it on a machine with a network; only
 `download=True` lets tensorflow-datasets download. (As installed, a plain `tfds.load` retries the
@@ -11,7 +14,7 @@ import os
 
 import tensorflow as tf
 
-from eqzoo.datasets import pipeline
+from eqzoo.datasets import pipeline, rotation
 from eqzoo.datasets.info import DatasetInfo, Splits
 from eqzoo.datasets.registry import register, register_prefix, reject_options, unknown_name_error
 
@@ -84,7 +87,8 @@ def _how_to_prepare(tfds_name, data_dir):
 
 def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstruction,
          data_dir, download, **options):
-    reject_options(name, options, allowed=())
+    reject_options(name, options, allowed=("rotate", "angles"))
+    rotate, angles = rotation.check_rotation_options(name, options, reconstruction=reconstruction)
     tfds_name = name[len(PREFIX):] if name.startswith(PREFIX) else name
     tfds = _import_tfds()
     dataset_name = _check_offline_name(name, tfds_name, download)
@@ -113,6 +117,7 @@ def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstr
         )
     x_feature, y_feature = info.features[keys[0]], info.features[keys[1]]
     input_shape = _static_shape(tfds_name, keys[0], x_feature)
+    rotation.check_rotation_options(name, options, input_shape)
     if isinstance(y_feature, tfds.features.ClassLabel):
         task, num_classes = "classification", y_feature.num_classes
         output_shape = (num_classes,)
@@ -142,6 +147,8 @@ def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstr
             ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
         # Converting whole batches costs one op per batch rather than one per example.
         ds = ds.batch(batch_size).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+        if rotate == "all" or (rotate == "test" and split == "test"):
+            ds = rotation.rotate_batches(ds, angles, seed)
         pipelines.append(ds.prefetch(tf.data.AUTOTUNE))
 
     if isinstance(x_feature, tfds.features.Image):
@@ -161,7 +168,8 @@ def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstr
         symmetry=None,
         source=f"tfds {info.full_name} from {data_dir} (splits {specs})",
         description=(info.description or tfds_name).strip().split("\n\n")[0],
-        preprocessing="uint8 inputs divided by 255" if scale != 1.0 else "inputs cast to float32",
+        preprocessing=("uint8 inputs divided by 255" if scale != 1.0 else "inputs cast to float32")
+        + (f"; {rotation.describe(rotate, angles)}" if rotate else ""),
     )
     if reconstruction:
         dataset_info = dataset_info.for_reconstruction()

@@ -2,8 +2,9 @@
 
 This namespace holds the layers and the functions that act on layers and models (folding to
 `Dense`, equivariance and symmetry checks). The maths the equivariant layers are built from has
-its own modules: `eqzoo.layers.groups` (finite groups), `eqzoo.layers.representations` (how they
-act on inputs and outputs) and `eqzoo.layers.equivariant_basis` (bases of equivariant maps).
+its own modules: `eqzoo.layers.groups` (finite groups), `eqzoo.layers.plane_groups` (the p4 and
+p4m orientations of G-CNNs), `eqzoo.layers.representations` (how they act on inputs and
+outputs) and `eqzoo.layers.equivariant_basis` (bases of equivariant maps).
 """
 
 from eqzoo.native_logs import tensorflow_start_up_filtered
@@ -13,7 +14,7 @@ from eqzoo.native_logs import tensorflow_start_up_filtered
 with tensorflow_start_up_filtered():
     import keras  # noqa: F401
 
-from eqzoo.layers import groups, representations
+from eqzoo.layers import groups, plane_groups, representations
 from eqzoo.layers.article_layers import (
     SymmetricDenseLayerFlatVector,
     SymmetricDenseLayerLowerTriangular,
@@ -24,7 +25,10 @@ from eqzoo.layers.dense_transpose import DenseTranspose
 from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.fold import fold_to_dense
+from eqzoo.layers.global_group_pooling import GlobalGroupPooling
 from eqzoo.layers.group_averaged import GroupAveraged
+from eqzoo.layers.group_conv2d import GroupConv2D
+from eqzoo.layers.group_pooling import GroupPooling
 from eqzoo.layers.hopfield import HopfieldBlock
 from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
 from eqzoo.layers.pairwise_interaction import PairwiseInteraction
@@ -39,7 +43,10 @@ __all__ = [
     "BoundedSpectrumDense",
     "DenseTranspose",
     "EquivariantDense",
+    "GlobalGroupPooling",
     "GroupAveraged",
+    "GroupConv2D",
+    "GroupPooling",
     "HopfieldBlock",
     "PairwiseInteraction",
     "PositiveDefiniteDense",
@@ -59,5 +66,6 @@ __all__ = [
     "symmetry_residuals",
     # namespaces
     "groups",
+    "plane_groups",
     "representations",
 ]

@@ -25,6 +25,7 @@ __all__ = [
     "DihedralGroup",
     "FiniteGroup",
     "ImageDihedralGroup",
+    "ImageRotationGroup",
     "PermutationGroup",
     "SymmetricGroup",
     "TrivialGroup",
@@ -296,23 +297,60 @@ class ImageDihedralGroup(PermutationGroup):
         return {"group": type(self).__name__, "height": self.height, "width": self.width}
 
     def describe(self, element):
-        p = tuple(np.argmax(np.asarray(element), axis=1).tolist())
-        pixels = np.arange(self.height * self.width).reshape(self.height, self.width)
-        turns = range(4) if self.height == self.width else (0, 2)
-        for k in turns:
-            for flipped in (False, True):
-                moved = np.rot90(pixels, k)
-                if flipped:
-                    moved = np.flip(moved, axis=0)
-                if tuple(moved.ravel().tolist()) == p:
-                    text = f"np.rot90(image, {k})" if k else "image"
-                    return f"np.flip({text}, axis=0)" if flipped else text
-        return super().describe(element)
+        return _describe_on_grid(self, element) or super().describe(element)
+
+
+class ImageRotationGroup(PermutationGroup):
+    """The rotations of an h x w pixel grid, as permutations of its h * w pixels: C_4 for a square.
+
+    The rotation subgroup of `ImageDihedralGroup`: the quarter turns `np.rot90(image, k)`, k = 0..3
+    (a rectangle keeps the half turn only, C_2). Pixels are numbered row-major as there. It is the
+    point group of p4 G-CNN features (`representations.ImageRegularRep`).
+
+    Example:
+
+    >>> ImageRotationGroup(8, 8).order
+    4
+    """
+
+    def __init__(self, height, width=None):
+        height = _check_degree("ImageRotationGroup", height)
+        width = height if width is None else _check_degree("ImageRotationGroup", width)
+        self.height, self.width = height, width
+        pixels = np.arange(height * width).reshape(height, width)
+        turn = np.rot90(pixels) if height == width else np.rot90(pixels, 2)
+        super().__init__([turn.ravel()], name=f"ImageRotationGroup({height}, {width})")
+
+    @property
+    def key(self):
+        return (type(self).__name__, self.height, self.width)
+
+    def get_config(self):
+        return {"group": type(self).__name__, "height": self.height, "width": self.width}
+
+    def describe(self, element):
+        return _describe_on_grid(self, element) or super().describe(element)
+
+
+def _describe_on_grid(group, element):
+    """`element` as numpy calls on the image, e.g. "np.flip(np.rot90(image, 1), axis=0)"."""
+    p = tuple(np.argmax(np.asarray(element), axis=1).tolist())
+    pixels = np.arange(group.height * group.width).reshape(group.height, group.width)
+    turns = range(4) if group.height == group.width else (0, 2)
+    for k in turns:
+        for flipped in (False, True):
+            moved = np.rot90(pixels, k)
+            if flipped:
+                moved = np.flip(moved, axis=0)
+            if tuple(moved.ravel().tolist()) == p:
+                text = f"np.rot90(image, {k})" if k else "image"
+                return f"np.flip({text}, axis=0)" if flipped else text
+    return None
 
 
 _GROUPS = {cls.__name__: cls for cls in (
     FiniteGroup, PermutationGroup, SymmetricGroup, CyclicGroup, DihedralGroup, TrivialGroup,
-    ImageDihedralGroup)}
+    ImageDihedralGroup, ImageRotationGroup)}
 
 
 def group_from_config(config):

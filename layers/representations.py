@@ -23,13 +23,22 @@ says why that stays so).
 
 import numpy as np
 
-from eqzoo.layers.groups import FiniteGroup, PermutationGroup, group_from_config, permutation_matrix
+from eqzoo.layers.groups import (
+    FiniteGroup,
+    ImageDihedralGroup,
+    ImageRotationGroup,
+    PermutationGroup,
+    group_from_config,
+    permutation_matrix,
+)
+from eqzoo.layers.plane_groups import point_group
 
 __all__ = [
     "AntisymmetricSquare",
     "ChannelRep",
     "DefiningRep",
     "DirectSum",
+    "ImageRegularRep",
     "ImageRep",
     "RegularRep",
     "Representation",
@@ -261,6 +270,73 @@ class ImageRep(ChannelRep):
                 "channels": self.num_channels}
 
 
+class ImageRegularRep(Representation):
+    """G-CNN feature maps of p4 or p4m: pixels x orientations x channels, `(h, w, |G| * c)`.
+
+    `(g . F)(u, h) = F(g^{-1} u, g^{-1} h)`: the pixels move as in `ImageRep` (np.rot90 and
+    np.flip of the map) and the orientation axis by the regular representation of the point
+    group, C_4 for p4 (`group` an `ImageRotationGroup`, 4 orientations) or D_4 for p4m
+    (`ImageDihedralGroup`, 8). Layout: channel `j * c + i` of a pixel is orientation `j` of
+    channel `i` (orientation-major, so a reshape to `(h, w, |G|, c)` separates them); orientation
+    `j = 4 f + k` is the filter transformed by `np.rot90(flip^f(filter), k)` (see
+    `layers.plane_groups`). The grid must be square: a quarter turn maps no other to itself.
+    `size` is the map's own side when it differs from the group's grid, e.g. after padding
+    "valid", strides or pooling: the same group element then moves the smaller map (rotated
+    about its own centre), so a model from 9 x 9 images to 7 x 7 maps is checked with one group.
+
+    Example:
+
+    >>> from layers.groups import ImageRotationGroup
+    >>> ImageRegularRep(ImageRotationGroup(8, 8), channels=3).shape
+    (8, 8, 12)
+    """
+
+    is_permutation = True
+
+    def __init__(self, group, channels=1, size=None):
+        names = {ImageRotationGroup: "p4", ImageDihedralGroup: "p4m"}
+        if type(group) not in names or group.height != group.width:
+            raise ValueError(
+                "ImageRegularRep needs the pixel group of a square grid: ImageRotationGroup(n, n) "
+                f"for p4 or ImageDihedralGroup(n, n) for p4m. Received: {group!r}"
+            )
+        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or (
+                channels < 1):
+            raise ValueError("ImageRegularRep needs a positive integer number of channels. "
+                             f"Received: channels={channels!r}")
+        if size is not None and (isinstance(size, bool) or not isinstance(
+                size, (int, np.integer)) or size < 1):
+            raise ValueError("ImageRegularRep needs size None (the group's grid) or a positive "
+                             f"integer side. Received: size={size!r}")
+        self.point_group = point_group(names[type(group)])
+        self.num_channels = int(channels)
+        self.size = group.height if size is None else int(size)
+        orientations = self.point_group.order
+        super().__init__(group, self.size * self.size * orientations * self.num_channels)
+        self.shape = (self.size, self.size, orientations * self.num_channels)
+
+    def permutation(self, g):
+        n, c = self.group.height, self.num_channels
+        j = self.point_group.identify(g, n, n)
+        grid = np.arange(self.size * self.size).reshape(self.size, self.size)
+        pixels = self.point_group.transform(grid, j).ravel()
+        orientations = self.point_group.orientation_permutation(j)
+        return (pixels[:, None, None] * (self.point_group.order * c)
+                + orientations[None, :, None] * c + np.arange(c)[None, None, :]).ravel()
+
+    @property
+    def key(self):
+        return ("ImageRegularRep", self.group.key, self.num_channels, self.size)
+
+    def __repr__(self):
+        size = "" if self.size == self.group.height else f", size={self.size}"
+        return f"ImageRegularRep({self.group!r}, channels={self.num_channels}{size})"
+
+    def get_config(self):
+        return {"rep": "ImageRegularRep", "group": self.group.get_config(),
+                "channels": self.num_channels, "size": self.size}
+
+
 class DirectSum(Representation):
     """`rho_1(g) (+) rho_2(g) (+) ...`: block diagonal, the summands' features concatenated."""
 
@@ -444,12 +520,15 @@ def rep_from_config(config):
         return TrivialRep(group_from_config(config["group"]), config["dim"])
     if name == "ImageRep":
         return ImageRep(group_from_config(config["group"]), config["channels"])
+    if name == "ImageRegularRep":
+        return ImageRegularRep(group_from_config(config["group"]), config["channels"],
+                               config.get("size"))
     if name in ("DefiningRep", "RegularRep"):
         return {"DefiningRep": DefiningRep, "RegularRep": RegularRep}[name](
             group_from_config(config["group"]))
     raise ValueError(
         "Unknown representation config: expected a Representation or a dict with 'rep' one of "
-        "['AntisymmetricSquare', 'ChannelRep', 'DefiningRep', 'DirectSum', 'ImageRep', "
-        "'RegularRep', 'SymmetricSquare', 'TensorProduct', 'TrivialRep']. "
+        "['AntisymmetricSquare', 'ChannelRep', 'DefiningRep', 'DirectSum', 'ImageRegularRep', "
+        "'ImageRep', 'RegularRep', 'SymmetricSquare', 'TensorProduct', 'TrivialRep']. "
         f"Received: {config!r}"
     )

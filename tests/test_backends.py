@@ -25,6 +25,7 @@ PORTABLE = [
     "tests/test_equivariance_monitor.py",
     "tests/test_equivariant_dense.py",
     "tests/test_group_averaged.py",
+    "tests/test_group_conv.py",
     "tests/test_groups.py",
     "tests/test_image_groups.py",
     "tests/test_interaction_layers.py",

@@ -4,7 +4,8 @@
     report = zoo.export_model(model, "export/model.tflite", "tflite",
                               validation_inputs=x_val, preset="deepsets_set_sum")
 
-`export_model` folds every structured layer into a plain `Dense` (`fold_to_dense`), writes the
+`export_model` folds every structured layer into a plain `Dense` and every group convolution into
+a plain `Conv2D` (`fold_to_dense`), writes the
 artifact atomically, then serves it in a fresh Python process that does not import eqzoo, with
 the runtime a server would use: `keras.saving.load_model` (.keras), `tf.saved_model.load` and
 its `serving_default` signature (SavedModel), `tf.lite.Interpreter` (.tflite). Its outputs on the
@@ -25,11 +26,9 @@ import keras
 import numpy as np
 
 from eqzoo.fileio import write_json
-from eqzoo.layers.dense_transpose import DenseTranspose
 from eqzoo.layers.equivariance import equivariance_error
-from eqzoo.layers.fold import fold_to_dense
+from eqzoo.layers.fold import fold_to_dense, folds
 from eqzoo.layers.representations import Representation, rep_from_config
-from eqzoo.layers.structured_dense import StructuredDense
 from eqzoo.zoo.registry import get_preset
 
 # Format -> the artifact's file-name ending (a SavedModel is a folder) and the serving runtime.
@@ -162,8 +161,7 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
         "preset": preset,
         "runtime": process.pop("runtime"),
         "serving_process": process,
-        "folded_layers": [layer.name for layer in _leaves(model)
-                          if isinstance(layer, (StructuredDense, DenseTranspose))],
+        "folded_layers": [layer.name for layer in _leaves(model) if folds(layer)],
         "other_custom_layers": custom,
         "validation_inputs": {"examples": len(x), "shape": list(x.shape[1:]), "source": source},
         "tolerance": {"atol": atol, "rtol": rtol},
