@@ -286,7 +286,7 @@ class ImageRegularRep(Representation):
 
     Example:
 
-    >>> from layers.groups import ImageRotationGroup
+    >>> from eqzoo.layers.groups import ImageRotationGroup
     >>> ImageRegularRep(ImageRotationGroup(8, 8), channels=3).shape
     (8, 8, 12)
     """

@@ -72,7 +72,7 @@ BAD = {
                              ["expects inputs of shape (13,)", "gives (8, 8, 1)",
                               "--set input_shape=[8,8,1]",
                               "d4_invariant_digits, mlp_digits, mlp_digits_d4_twin, "
-                              "symmetric_mlp_digits"]),
+                              "p4m_cnn_digits, symmetric_mlp_digits"]),
     "task mismatch": (["--dataset", "diabetes"],
                       ["is a classification model", "'diabetes' is a regression task",
                        "symmetric_mlp_diabetes"]),

@@ -25,9 +25,9 @@ TINY = ["--set", "width=8", "--epochs", "1", "--wandb", "offline"]
 
 
 def test_backend_flag_is_read_from_argv_before_keras_is_imported():
-    assert train.backend_from_argv(["--epochs", "1", "--backend", "jax"]) == "jax"
-    assert train.backend_from_argv(["--backend=torch"]) == "torch"
-    assert train.backend_from_argv(["--epochs", "1"]) is None
+    assert distribute.backend_from_argv(["--epochs", "1", "--backend", "jax"]) == "jax"
+    assert distribute.backend_from_argv(["--backend=torch"]) == "torch"
+    assert distribute.backend_from_argv(["--epochs", "1"]) is None
 
 
 @pytest.mark.parametrize("strategy", [s for s, backends in distribute.STRATEGY_BACKENDS.items()

@@ -17,7 +17,7 @@ OLD_SPELLINGS = {"tied_autoencoder": "tied", "pairwise_interaction": "symmetric"
 
 
 def test_every_twin_of_its_own_architecture_is_constrained_false():
-    own_twins = 0
+    own_twins = set()
     for name in zoo.list_models():
         preset = zoo.get_preset(name)
         twin = zoo.get_preset(preset["metadata"]["twin"])
@@ -25,8 +25,15 @@ def test_every_twin_of_its_own_architecture_is_constrained_false():
             continue
         flag = preset["config"].get(registry.TWIN_FLAG, True)
         assert flag is (preset["metadata"]["constraint"] is not None), name
-        own_twins += preset["metadata"]["constraint"] is None
-    assert own_twins == 9  # mlp_{digits,mnist,wine,diabetes}, autoencoder_*, three *_unconstrained
+        if preset["metadata"]["constraint"] is None:
+            own_twins.add(name)
+    # mlp_{digits,mnist,wine,diabetes}, autoencoder_*, three *_unconstrained and the gcnn twins
+    # (plain CNNs of the same widths or of the same channel count, flag `constrained` False).
+    assert {"mlp_digits", "mlp_mnist", "mlp_wine", "mlp_diabetes", "autoencoder_digits",
+            "autoencoder_mnist", "hopfield_patterns_32_unconstrained",
+            "pairwise_quadratic_form_unconstrained", "pairwise_wine_unconstrained",
+            "cnn_digits_p4m_twin", "cnn_mnist_twin", "cnn_digits_p4m_channels_twin",
+            "cnn_mnist_p4_channels_twin", "cnn_mnist_p4m_channels_twin"} <= own_twins, own_twins
     for architecture in zoo.list_architectures():
         arguments = set(registry.architecture_arguments(architecture))
         assert not {"tied", "symmetric"} & arguments, architecture
