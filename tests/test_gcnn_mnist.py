@@ -1,6 +1,7 @@
 """The 28 x 28 MNIST G-CNN presets through train.py on tfds.testing.mock_data (no network): they
-train, save, and the saved model gives the same logits on the test images turned by np.rot90
-(and, for p4m, flipped) as on the upright ones, and on the `rotate="test"` split as upright."""
+train (upright, tested on `--dataset-option rotate=test`), save, and the saved model gives the
+same logits on the test images turned by np.rot90 (and, for p4m, flipped) as on the upright
+ones, and on the `rotate="test"` split as upright."""
 
 import json
 import os
@@ -32,8 +33,8 @@ def test_mnist_gcnn_trains_on_mocked_mnist_and_stays_invariant(preset, flips, mn
                                                                  tmp_path):
     with tfds.testing.mock_data(num_examples=8, data_dir=mnist_dir):
         code = train.main(["--model", preset, "--dataset", "mnist", "--data-dir", mnist_dir,
-                           "--epochs", "1", "--batch-size", "8", "--run-dir", str(tmp_path),
-                           "--run-id", preset, "--wandb", "disabled"])
+                           "--dataset-option", "rotate=test", "--epochs", "1", "--batch-size", "8",
+                           "--run-dir", str(tmp_path), "--run-id", preset, "--wandb", "disabled"])
         assert code == 0
         splits = {rotate: datasets.load("mnist", data_dir=mnist_dir, batch_size=8, seed=0,
                                         **({"rotate": rotate} if rotate else {}))
