@@ -174,15 +174,18 @@ def run_probe(args, preset, side):
     lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     if lines:
         return json.loads(lines[-1][len("RESULT "):])
+    phases = [x[len("PHASE "):] for x in done.stdout.splitlines() if x.startswith("PHASE ")]
     last = (done.stderr.strip().splitlines() or [""])[-1][:80]
-    return {**lost, "status": f"killed (exit {done.returncode}): {last}"}
+    where = f" while {phases[-1]}" if phases else ""
+    return {**lost, "status": f"killed (exit {done.returncode}){where}: {last}".rstrip(": ")}
 
 
 def memory(args):
     rows = [f"### Peak memory (RSS) of building and one training step, batch 32, address space "
             f"capped at {args.memory_cap_gib:g} GiB, {args.timeout} s per run", "",
             "| side | model | params | dense first kernel (h w x 16 h w float32) MiB | build s "
-            "| step s | peak RSS MiB | outcome |", "|---|---|---|---|---|---|---|---|"]
+            "| first step s (traces the step) | peak RSS MiB | outcome |",
+            "|---|---|---|---|---|---|---|---|"]
 
     def number(value, fmt):
         return "-" if value is None else format(value, fmt)

@@ -1,7 +1,9 @@
 """One run of `bench_gcnn_speed.py --part memory`, in a fresh process: caps the address space
 first (RLIMIT_AS, before TensorFlow is imported), builds one preset at one image side, trains
 one step (batch 32) and prints `RESULT <json>`: parameters, build and step seconds, peak RSS
-(ru_maxrss) and the outcome, or where it stopped.
+(ru_maxrss) and the outcome, or where it stopped. `PHASE <name>` lines say how far it got, for
+the parent to report when the process dies without a word (a failed allocation in native code
+can end it with a segmentation fault).
 
     python benchmarks/gcnn_memory_probe.py '{"preset": "d4_invariant_digits", "side": 28,
                                              "cap_gib": 4}'
@@ -27,11 +29,13 @@ def main():
         from eqzoo import zoo
 
         side = request["side"]
+        print("PHASE building", flush=True)
         started = time.perf_counter()
         model = zoo.create_model(request["preset"], input_shape=(side, side, 1))
         result.update(build_s=time.perf_counter() - started, params=model.count_params())
         model.compile("adam", "sparse_categorical_crossentropy")
         x = np.zeros((32, side, side, 1), "float32")
+        print("PHASE training one step", flush=True)
         started = time.perf_counter()
         model.train_on_batch(x, np.zeros(32, "int32"))
         result.update(step_s=time.perf_counter() - started, status="trained one step")
