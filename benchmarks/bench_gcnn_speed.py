@@ -3,22 +3,25 @@ escnn, and peak memory against the dense pixel-permutation net as images grow.
 
 Step: a 3-layer 28 x 28 network, batch 64, 3 x 3 filters, padding "same", relu, then global max
 pooling and Dense(10), one Adam step on an MSE loss (`timing.compiled_train_step`, tf.function),
-timed in interleaved rounds (median per-round ratios, `timing.interleaved_samples`):
+timed in interleaved rounds (median of per-round ratios):
 
 - `GroupConv2D` p4 / p4m with `c` channels per orientation (|G| * c output channels);
 - `Conv2D` with the same output channels, |G| * c (the goal: the G-CNN at most 1.05x this);
 - `Conv2D` with about the G-CNN's parameters (c * sqrt(|G|) channels).
 
 escnn (PyTorch) runs the same network with `R2Conv` on C_4 / D_4 regular fields, beside a torch
-`Conv2d` of |G| * c channels, in its own venv (`--escnn-python`, default /work/peers/escnn) in a
-subprocess started by this script, timed the same way (one thread when `--single-thread`).
+`Conv2d` net of |G| * c channels, in its own venv (`--escnn-python`, default /work/peers/escnn):
+`escnn_peer.py`, started by this script, times one round of its steps whenever asked, so its
+rounds interleave with the Keras rounds (one thread each and process CPU time with
+`--single-thread`).
 
 Memory: each model built and trained one step (batch 32) in a fresh process capped at
 `--memory-cap-gib` of address space (RLIMIT_AS) and `--timeout` seconds; its peak RSS
-(ru_maxrss) is recorded, or where it stops (out of memory, timeout). Sides 8..28.
+(ru_maxrss), build and step seconds are recorded, or where it stops (out of memory, timeout),
+beside the size of the dense net's first assembled kernel, (h w) x (16 h w) float32 values.
 
     nice python benchmarks/bench_gcnn_speed.py --single-thread
-    python benchmarks/bench_gcnn_speed.py --part memory
+    python benchmarks/bench_gcnn_speed.py --part memory --sides 8 28
 
 Writes `<output>/gcnn_speed.md` (appending the sections it ran).
 """
@@ -26,6 +29,7 @@ Writes `<output>/gcnn_speed.md` (appending the sections it ran).
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 
@@ -35,11 +39,13 @@ import timing  # noqa: I001 (first: it sets the thread and backend flags Keras r
 
 import keras
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 ORDERS = {"p4": 4, "p4m": 8}
+SIDE, LAYERS = 28, 3
 
 
-def gcnn(group, c, side=28, layers=3):
+def gcnn(group, c, side=SIDE, layers=LAYERS):
     from eqzoo.layers import GlobalGroupPooling, GroupConv2D
 
     inputs = keras.Input((side, side, 1))
@@ -49,7 +55,7 @@ def gcnn(group, c, side=28, layers=3):
     return keras.Model(inputs, keras.layers.Dense(10)(GlobalGroupPooling(group)(h)))
 
 
-def cnn(channels, side=28, layers=3):
+def cnn(channels, side=SIDE, layers=LAYERS):
     inputs = keras.Input((side, side, 1))
     h = inputs
     for _ in range(layers):
@@ -57,180 +63,141 @@ def cnn(channels, side=28, layers=3):
     return keras.Model(inputs, keras.layers.Dense(10)(keras.layers.GlobalMaxPooling2D()(h)))
 
 
-ESCNN_SCRIPT = r'''
-import json, sys, time, statistics
-import numpy as np, torch
-args = json.loads(sys.argv[1])
-if args["single_thread"]:
-    torch.set_num_threads(1)
-clock = time.process_time if args["single_thread"] else time.perf_counter
-from escnn import gspaces, nn as enn
+class EscnnPeer:
+    """`escnn_peer.py` running in the escnn venv: asked for one round of its steps at a time, so
+    its rounds interleave with the Keras ones (a slow phase of the machine hits both)."""
 
-def escnn_net(group, c):
-    g = gspaces.rot2dOnR2(4) if group == "p4" else gspaces.flipRot2dOnR2(4)
-    fields = [enn.FieldType(g, [g.trivial_repr])] + [enn.FieldType(g, c * [g.regular_repr])] * 3
-    layers = []
-    for a, b in zip(fields[:-1], fields[1:]):
-        layers += [enn.R2Conv(a, b, 3, padding=1), enn.ReLU(b)]
-    body = enn.SequentialModule(*layers)
-    pool = enn.GroupPooling(fields[-1])
-    head = torch.nn.Linear(c, 10)
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__(); self.body, self.pool, self.head = body, pool, head
-        def forward(self, x):
-            h = self.pool(self.body(enn.GeometricTensor(x, fields[0]))).tensor
-            return self.head(torch.amax(h, dim=(2, 3)))
-    return Net()
+    def __init__(self, args, configs):
+        python = os.path.join(args.escnn_python, "bin", "python")
+        if not os.path.exists(python):
+            raise RuntimeError(f"escnn venv not found at {args.escnn_python}")
+        request = {"configs": configs, "batch": args.batch, "side": SIDE, "layers": LAYERS,
+                   "single_thread": args.single_thread}
+        env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.single_thread else dict(os.environ)
+        self.process = subprocess.Popen(
+            [python, os.path.join(HERE, "escnn_peer.py"), json.dumps(request)], cwd="/tmp",
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.info = json.loads(self._reply("READY"))
 
-def torch_cnn(channels):
-    layers, cin = [], 1
-    for _ in range(3):
-        layers += [torch.nn.Conv2d(cin, channels, 3, padding=1), torch.nn.ReLU()]
-        cin = channels
-    body = torch.nn.Sequential(*layers); head = torch.nn.Linear(channels, 10)
-    class Net(torch.nn.Module):
-        def __init__(self):
-            super().__init__(); self.body, self.head = body, head
-        def forward(self, x):
-            return self.head(torch.amax(self.body(x), dim=(2, 3)))
-    return Net()
+    def _reply(self, tag):
+        for line in self.process.stdout:
+            if line.startswith(tag + " "):
+                return line[len(tag) + 1:]
+        raise RuntimeError("escnn peer stopped: " + (self.process.stderr.read().strip()
+                                                     .splitlines() or ["no output"])[-1])
 
-def step_of(net, batch):
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    rng = np.random.default_rng(0)
-    x = torch.tensor(rng.normal(size=(batch, 1, 28, 28)).astype("float32"))
-    y = torch.tensor(rng.normal(size=(batch, 10)).astype("float32"))
-    def step():
-        opt.zero_grad(set_to_none=True)
-        loss = ((net(x) - y) ** 2).mean(); loss.backward(); opt.step()
-    step()
-    return step, sum(p.numel() for p in net.parameters())
+    def round(self, key, seconds):
+        self.process.stdin.write(json.dumps({"config": key, "seconds": seconds}) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self._reply("TIMES"))
 
-def per_call(f, n):
-    t = clock()
-    for _ in range(n):
-        f()
-    return (clock() - t) / n
-
-out = {}
-for group, c in args["configs"]:
-    steps = {"escnn R2Conv": step_of(escnn_net(group, c), args["batch"]),
-             "torch Conv2d |G|c": step_of(torch_cnn({"p4": 4, "p4m": 8}[group] * c),
-                                          args["batch"])}
-    calls = {k: max(3, int(args["seconds"] / max(per_call(s, 2), 1e-5)))
-             for k, (s, _) in steps.items()}
-    samples = {k: [] for k in steps}; ratios = []
-    for _ in range(args["rounds"]):
-        t = {k: per_call(s, calls[k]) for k, (s, _) in steps.items()}
-        for k in t: samples[k].append(t[k])
-        ratios.append(t["escnn R2Conv"] / t["torch Conv2d |G|c"])
-    out[f"{group}-{c}"] = {k: {"ms": 1e3 * statistics.median(v), "params": steps[k][1]}
-                            for k, v in samples.items()}
-    out[f"{group}-{c}"]["ratio"] = statistics.median(ratios)
-out["versions"] = {"torch": torch.__version__}
-print("RESULT" + json.dumps(out))
-'''
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
-def escnn_rows(args, configs):
-    python = os.path.join(args.escnn_python, "bin", "python")
-    if not os.path.exists(python):
-        return None, f"escnn venv not found at {args.escnn_python}"
-    request = {"configs": configs, "batch": args.batch, "rounds": args.rounds,
-               "seconds": args.seconds_per_round, "single_thread": args.single_thread}
-    env = {**os.environ, "OMP_NUM_THREADS": "1"} if args.single_thread else dict(os.environ)
-    done = subprocess.run([python, "-c", ESCNN_SCRIPT, json.dumps(request)], capture_output=True,
-                          text=True, timeout=3600, env=env, cwd="/tmp")
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
-    if done.returncode or not lines:
-        return None, (done.stderr.strip().splitlines() or ["failed"])[-1]
-    return json.loads(lines[-1][len("RESULT"):]), None
+def start_peer(args, configs):
+    """`(peer, None)`, or `(None, why not)` when escnn is absent or fails to start."""
+    try:
+        return EscnnPeer(args, configs), None
+    except (RuntimeError, OSError, json.JSONDecodeError) as error:
+        return None, str(error)
 
 
 def speed(args):
-    rows = [f"### Training step, 3 layers, 28 x 28, batch {args.batch}", "",
-            timing.machine_line(), "",
-            "| group | c | variant | step ms (median) | ratio (median of rounds) | ratio, middle "
-            "half | trainable params |", "|---|---|---|---|---|---|---|"]
     configs = [(g, c) for g in args.groups for c in args.channels]
+    peer, why = start_peer(args, configs)
+    rows = [f"### Training step, {LAYERS} layers, {SIDE} x {SIDE}, batch {args.batch}", "",
+            timing.machine_line(), ""]
+    if peer is None:
+        rows += [f"escnn not measured: {why}", ""]
+    else:
+        rows += [f"escnn {peer.info['escnn']} on torch {peer.info['torch']} (numpy "
+                 f"{peer.info['numpy']}), its own venv `{args.escnn_python}`, interleaved round "
+                 "by round with the Keras steps", ""]
+    rows += ["| group | c | variant | step ms (median) | ratio to the same framework's conv "
+             "with \\|G\\| c channels (median, middle half of rounds) | ratio to escnn R2Conv "
+             "(median, middle half) | trainable params |", "|---|---|---|---|---|---|---|"]
     for group, c in configs:
-        n = ORDERS[group]
+        n, key = ORDERS[group], f"{group}-{c}"
         matched = max(1, round(c * math.sqrt(n)))
-        variants = {f"GroupConv2D {group}": gcnn(group, c),
-                    f"Conv2D {n * c} (same channels)": cnn(n * c),
+        ours, same = f"GroupConv2D {group}", f"Conv2D {n * c} (same channels)"
+        variants = {ours: gcnn(group, c), same: cnn(n * c),
                     f"Conv2D {matched} (about the params)": cnn(matched)}
         steps = {k: timing.compiled_train_step(m, args.batch) for k, m in variants.items()}
-        reference = f"Conv2D {n * c} (same channels)"
-        samples, ratios = timing.interleaved_samples(
-            {k: s[0] for k, s in steps.items()}, {k: reference for k in steps},
-            args.rounds, args.seconds_per_round)
-        for k, (_, params, _) in steps.items():
-            q1, q3 = timing.quartiles(ratios[k])
-            rows.append(f"| {group} | {c} | {k} | {1e3 * timing.statistics.median(samples[k]):.2f}"
-                        f" | {timing.statistics.median(ratios[k]):.3f} | {q1:.3f}-{q3:.3f} | "
-                        f"{params:,} |")
-        print("\n".join(rows[-3:]), flush=True)
-    peers, why = escnn_rows(args, configs)
-    rows += ["", "escnn 1.0.11 (PyTorch, separate venv, same script, after the Keras rounds): "
-             "R2Conv on regular fields against torch Conv2d with |G| * c channels", ""]
-    if peers is None:
-        rows.append(f"escnn not measured: {why}")
-    else:
-        rows += [f"torch {peers['versions']['torch']}", "",
-                 "| group | c | variant | step ms (median) | ratio to torch Conv2d |G|c | params |",
-                 "|---|---|---|---|---|---|"]
-        for group, c in configs:
-            entry = peers[f"{group}-{c}"]
-            for k in ("escnn R2Conv", "torch Conv2d |G|c"):
-                ratio = f"{entry['ratio']:.3f}" if k == "escnn R2Conv" else "1"
-                rows.append(f"| {group} | {c} | {k} | {entry[k]['ms']:.2f} | {ratio} | "
-                            f"{entry[k]['params']:,} |")
+        calls = {k: max(3, int(args.seconds_per_round / max(timing.per_call(s[0], 3), 1e-5)))
+                 for k, s in steps.items()}
+        samples = {k: [] for k in steps}
+        for _ in range(args.rounds):
+            times = {k: timing.per_call(s[0], calls[k]) for k, s in steps.items()}
+            if peer is not None:
+                times.update(peer.round(key, args.seconds_per_round))
+            for k, t in times.items():
+                samples.setdefault(k, []).append(t)
+        params = {k: s[1] for k, s in steps.items()}
+        if peer is not None:
+            params.update(peer.info["params"][key])
+        escnn, torch_same = "escnn R2Conv", "torch Conv2d (same channels)"
+        for k in samples:
+            reference = torch_same if k in (escnn, torch_same) else same
+            rows.append(f"| {group} | {c} | {k} | {1e3 * statistics.median(samples[k]):.2f} | "
+                        f"{ratio(samples[k], samples[reference])} | "
+                        f"{ratio(samples[k], samples.get(escnn))} | {params[k]:,} |")
+        print("\n".join(rows[-len(samples):]), flush=True)
+    if peer is not None:
+        peer.close()
     return rows
 
 
-MEMORY_SCRIPT = r'''
-import json, os, resource, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-args = json.loads(sys.argv[1])
-cap = int(args["cap_gib"] * 2**30)
-resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-import numpy as np
-from eqzoo import zoo
-try:
-    model = zoo.create_model(args["preset"], input_shape=(args["side"], args["side"], 1))
-    model.compile("adam", "sparse_categorical_crossentropy")
-    x = np.zeros((32, args["side"], args["side"], 1), "float32")
-    model.train_on_batch(x, np.zeros(32, "int32"))
-    status, params = "trained one step", model.count_params()
-except (MemoryError, Exception) as e:
-    status, params = f"stopped: {type(e).__name__}: {str(e).splitlines()[0][:80]}", None
-print("RESULT" + json.dumps({"status": status, "params": params,
-      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-'''
+def ratio(values, references):
+    """The median and middle half of per-round ratios `values[i] / references[i]`, as text."""
+    if not references:
+        return "-"
+    ratios = [v / r for v, r in zip(values, references, strict=True)]
+    q1, q3 = timing.quartiles(ratios)
+    return f"{statistics.median(ratios):.3f} ({q1:.3f}-{q3:.3f})"
+
+
+MEMORY_PRESETS = ("p4m_cnn_digits", "d4_invariant_digits")
+
+
+def run_probe(args, preset, side):
+    request = {"preset": preset, "side": side, "cap_gib": args.memory_cap_gib}
+    lost = {"params": None, "build_s": None, "step_s": None, "peak_mib": float("nan")}
+    try:
+        done = subprocess.run([sys.executable, os.path.join(HERE, "gcnn_memory_probe.py"),
+                               json.dumps(request)], capture_output=True, text=True,
+                              timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {**lost, "status": f"stopped: over {args.timeout} s"}
+    lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
+    if lines:
+        return json.loads(lines[-1][len("RESULT "):])
+    phases = [x[len("PHASE "):] for x in done.stdout.splitlines() if x.startswith("PHASE ")]
+    last = (done.stderr.strip().splitlines() or [""])[-1][:80]
+    where = f" while {phases[-1]}" if phases else ""
+    return {**lost, "status": f"killed (exit {done.returncode}){where}: {last}".rstrip(": ")}
 
 
 def memory(args):
     rows = [f"### Peak memory (RSS) of building and one training step, batch 32, address space "
             f"capped at {args.memory_cap_gib:g} GiB, {args.timeout} s per run", "",
-            "| side | model | params | peak RSS MiB | outcome |", "|---|---|---|---|---|"]
+            "| side | model | params | dense first kernel (h w x 16 h w float32) MiB | build s "
+            "| first step s (traces the step) | peak RSS MiB | outcome |",
+            "|---|---|---|---|---|---|---|---|"]
+
+    def number(value, fmt):
+        return "-" if value is None else format(value, fmt)
+
     for side in args.sides:
-        for preset in ("p4m_cnn_digits", "d4_invariant_digits"):
-            request = {"preset": preset, "side": side, "cap_gib": args.memory_cap_gib}
-            try:
-                done = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, json.dumps(request)],
-                                      capture_output=True, text=True, timeout=args.timeout)
-                lines = [x for x in done.stdout.splitlines() if x.startswith("RESULT")]
-                result = json.loads(lines[-1][6:]) if lines else {
-                    "status": f"killed (exit {done.returncode}): "
-                              f"{(done.stderr.strip().splitlines() or [''])[-1][:80]}",
-                    "params": None, "peak_mib": float("nan")}
-            except subprocess.TimeoutExpired:
-                result = {"status": f"stopped: over {args.timeout} s", "params": None,
-                          "peak_mib": float("nan")}
-            params = f"{result['params']:,}" if result["params"] else "-"
-            rows.append(f"| {side} | `{preset}` | {params} | {result['peak_mib']:.0f} | "
-                        f"{result['status']} |")
+        for preset in MEMORY_PRESETS:
+            result = run_probe(args, preset, side)
+            kernel = (f"{4 * 16 * side ** 4 / 2**20:,.1f}" if preset == "d4_invariant_digits"
+                      else "-")
+            rows.append(f"| {side} | `{preset}` | {number(result['params'], ',')} | {kernel} | "
+                        f"{number(result['build_s'], '.1f')} | {number(result['step_s'], '.2f')}"
+                        f" | {result['peak_mib']:.0f} | {result['status']} |")
             print(rows[-1], flush=True)
     return rows
 
@@ -242,8 +209,8 @@ def main(argv=None):
     parser.add_argument("--groups", nargs="+", default=["p4", "p4m"], choices=list(ORDERS))
     parser.add_argument("--channels", type=int, nargs="+", default=[8])
     parser.add_argument("--escnn-python", default="/work/peers/escnn")
-    parser.add_argument("--sides", type=int, nargs="+", default=[8, 12, 16, 20, 24, 28])
-    parser.add_argument("--memory-cap-gib", type=float, default=8.0)
+    parser.add_argument("--sides", type=int, nargs="+", default=[8, 16, 28, 32, 36, 40])
+    parser.add_argument("--memory-cap-gib", type=float, default=4.0)
     parser.add_argument("--timeout", type=int, default=600)
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results"))
     args = parser.parse_args(argv)

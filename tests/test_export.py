@@ -21,7 +21,8 @@ ARTIFACTS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "mo
 RUNTIMES = {"keras": "keras.saving.load_model", "saved_model": "tf.saved_model.load",
             "tflite": "tf.lite.Interpreter"}
 SMALL = {"symmetric_mlp_digits": {"width": 8}, "deepsets_set_sum": {"width": 4},
-         "dihedral_signal_net": {"width": 2, "depth": 1}}
+         "dihedral_signal_net": {"width": 2, "depth": 1},
+         "p4m_cnn_digits": {"widths": (3, 3), "hidden": 8}}
 
 
 def small_model(name):
@@ -39,13 +40,15 @@ def read_report(folder):
 
 
 # Each format with DeepSets; the symmetric MLP's keras export is the CLI test's; the signal net
-# has one output channel, whose folded bias TFLite converts only when stored per channel.
+# has one output channel, whose folded bias TFLite converts only when stored per channel; the
+# G-CNN's group convolutions fold into Conv2D and its invariant pooling serves in SavedModel.
 @pytest.mark.slow
 @pytest.mark.parametrize("name, fmt", [("deepsets_set_sum", "keras"),
                                        ("deepsets_set_sum", "saved_model"),
                                        ("deepsets_set_sum", "tflite"),
                                        ("symmetric_mlp_digits", "tflite"),
-                                       ("dihedral_signal_net", "tflite")])
+                                       ("dihedral_signal_net", "tflite"),
+                                       ("p4m_cnn_digits", "saved_model")])
 def test_export_serves_the_trained_outputs_in_each_format(name, fmt, tmp_path, capsys):
     model = small_model(name)
     path = tmp_path / fmt / ARTIFACTS[fmt]

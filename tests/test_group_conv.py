@@ -196,8 +196,23 @@ def test_bad_arguments_are_refused_in_one_line(make, fragment):
 ])
 def test_inputs_that_do_not_fit_are_refused_at_build(layer, shape, fragment):
     with pytest.raises(ValueError, match=fragment.replace("(", r"\(").replace(")", r"\)")
-                       .replace("*", r"\*")):
+                       .replace("*", r"\*")) as info:
         layer.build(shape)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ({"input_shape": (8, 10, 1)}, "square images"),
+    ({"input_shape": (9, 9, 1)}, "needs an even side"),  # 2 x 2 pooling after layer 2
+    ({"kernel_size": 4}, "odd kernel extent"),
+    ({"group": "p6"}, "p6"),
+])
+def test_gcnn_presets_refuse_layouts_that_break_equivariance(overrides, fragment):
+    from eqzoo import zoo
+
+    with pytest.raises(ValueError, match=fragment) as info:
+        zoo.create_model("p4m_cnn_digits", **overrides)
+    assert "\n" not in str(info.value)
 
 
 def test_image_regular_rep_refuses_what_it_cannot_represent():

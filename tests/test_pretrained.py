@@ -1,6 +1,7 @@
 """Shipped weights: every file a preset names loads, matches its hash and reproduces its metrics."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,8 @@ from eqzoo.zoo.tasks import TASK_LOSS_AND_METRICS
 SHIPPED = [name for name in zoo.list_models() if zoo.get_preset(name)["metadata"].get("weights")]
 EQUIVARIANT = [name for name in SHIPPED
                if zoo.get_preset(name)["metadata"]["constraint"] == "equivariant"]
+NUMBER_WORDS = dict(enumerate(["No", "One", "Two", "Three", "Four", "Five", "Six", "Seven",
+                               "Eight", "Nine", "Ten"]))
 
 
 def test_the_embedded_presets_ship_weights():
@@ -61,3 +64,13 @@ def test_shipped_weights_reproduce_the_recorded_test_metrics(name):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_weights_say_how_they_were_made(name):
     assert f"--model {name} " in zoo.get_preset(name)["metadata"]["weights"]["command"]
+
+
+def test_the_readme_lists_exactly_the_presets_that_ship_weights():
+    with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")) as f:
+        readme = f.read()
+    section = readme.split("### Pretrained weights", 1)[1].split("\n### ", 1)[0]
+    listed = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(SHIPPED)
+    count = NUMBER_WORDS[len(SHIPPED)]
+    assert f"{count} presets ship weights" in section, count
