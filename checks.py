@@ -162,12 +162,34 @@ def reject_unknown(given, known, what, hint):
         raise UsageError(f"Unknown {what}: {names}. {hint}.")
 
 
+# A config is three levels deep (DEFAULTS -> overrides -> a list value); far deeper is no config.
+MAX_JSON_DEPTH = 32
+
+
 def read_json(path, flag):
+    too_deep = UsageError(f"{flag}: {path} is nested more than {MAX_JSON_DEPTH} levels deep; "
+                          "a config is a JSON object of DEFAULTS keys a few levels deep, e.g. "
+                          '{"epochs": 5, "overrides": {"width": 16}}.')
     try:
         with open(path) as f:
-            return json.load(f)
+            data = json.load(f)
+    except RecursionError:  # thousands of levels: the parser's own recursion gives out
+        raise too_deep from None
     except (OSError, ValueError) as error:
         raise UsageError(f"{flag}: cannot read {path}: {error}") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise too_deep
+    return data
+
+
+def json_depth(data):
+    """How many levels of lists and objects `data` nests, counted without recursion."""
+    depth, level = 0, [data]
+    while level:
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        depth += 1
+    return depth - 1
 
 
 def read_config_file(path, flag):

@@ -8,6 +8,7 @@ over it (`os.replace` is atomic), so a reader sees the old file or the new one, 
 """
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
@@ -28,19 +29,52 @@ def fsync_directory(folder):
             os.close(descriptor)
 
 
+def disk_full(error):
+    """True for an OSError that says the disk (or a quota) is full, however a library wraps it
+    (h5py and zipfile keep only the message)."""
+    text = str(error)
+    return isinstance(error, OSError) and (
+        error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in text
+        or "Disk quota exceeded" in text)
+
+
+@contextlib.contextmanager
+def naming(path):
+    """A full disk while writing `path` raises an OSError(ENOSPC) whose filename is `path`, so
+    the one-line report can say where space ran out (a library's error often names no file)."""
+    try:
+        yield
+    except OSError as error:
+        if not disk_full(error) or error.filename == path:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from error
+
+
+def disk_full_message(error, folder):
+    """The one line for a full disk: which file, and how to go on once space is freed."""
+    where = error.filename or (error.__cause__ and getattr(error.__cause__, "filename", None))
+    then = (f"resume with: python train.py --resume {folder}" if folder and os.path.exists(
+        os.path.join(folder, "config.json")) else "run the same command again")
+    return (f"no space left on the device while writing {where or 'the run folder'} "
+            f"({os.strerror(errno.ENOSPC).lower()}); every file written before is whole: free "
+            f"some space, then {then}")
+
+
 def write_temporary(path, write):
     """`write(temporary_path)` beside `path`, flushed to disk; returns the temporary path. Its name
     ends like `path` (Keras checks `.keras` and `.weights.h5`)."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX,
-                                             suffix="-" + os.path.basename(path), dir=folder)
+    with naming(path):
+        descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX,
+                                                 suffix="-" + os.path.basename(path), dir=folder)
     os.close(descriptor)
     try:
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
-        write(temporary)
-        with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())
+        with naming(path):
+            os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
+            write(temporary)
+            with open(temporary, "rb+") as f:
+                os.fsync(f.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)

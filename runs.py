@@ -41,7 +41,7 @@ def read_run(path):
         try:
             with open(file) as f:
                 loaded[name] = json.load(f)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise BrokenRunFile(f"{file} is not readable JSON ({first_line(error)}); restore or "
                                 "delete that file") from None
         if not isinstance(loaded[name], dict):
