@@ -278,7 +278,11 @@ def damage_chain(index, kind, scratch):
     launch.popen.kill()
     launch.wait(60)
     row = {"chain": index, "signal": "damage", "how": "damage", "moment": kind,
-           "problems": [], "handled": None}
+           "problems": [], "handled": None, "said": [], "chain_problems": []}
+    if epochs_started(launch.out) < 4:
+        row["problems"].append(f"the run to damage did not reach epoch 4: {launch.err[-500:]}")
+        row["survived"] = False
+        return [row]
     DAMAGE[kind](folder)
     resume = ["--resume", os.path.join("runs", run_id)]
     launch = TrainProcess(scratch, resume, env, f"{run_id}-1")
@@ -301,7 +305,6 @@ def damage_chain(index, kind, scratch):
             row["problems"].append(f"no line about the damage: {err.strip().splitlines()[-3:]}")
     row["problems"] += final_check(folder, code, out, err) + wandb_check(folder)
     row["survived"] = not row["problems"]
-    row["chain_problems"] = []
     return [row]
 
 
