@@ -18,7 +18,7 @@ import sys
 import tempfile
 
 from eqzoo.distribute import BACKENDS, STRATEGY_BACKENDS, check_strategy_backend, check_tf_config
-from eqzoo.messages import UsageError, short, unknown_keys
+from eqzoo.messages import UsageError, short, unknown_keys, warn
 
 CHOICES = {
     "optimizer": ("adam", "adamw", "sgd"),
@@ -266,6 +266,50 @@ def check_fit(config, preset, info, model):
         classes = f" ({info.num_classes} classes)" if info.num_classes else ""
         raise UsageError(f"Model {name!r} outputs shape {outputs} but dataset {dataset!r} needs "
                          f"{needs}{classes}: {fix}{others}.")
+    check_output_activation(config, preset, info)
+
+
+def check_output_activation(config, preset, info):
+    """An output activation that cannot fit the task is refused: a softmax over one output is the
+    constant 1.0, and a softmax's outputs sum to 1 (no regression target does); a classifier's
+    loss takes logits, so any activation there squashes them (a warning)."""
+    activation = {**preset["config"], **config["overrides"]}.get("output_activation")
+    if not activation:
+        return
+    outputs = math.prod(info.output_shape)
+    if activation in ("softmax", "log_softmax") and (outputs == 1 or info.task != "classification"):
+        why = ("over one output it is the constant 1.0" if outputs == 1 else
+               f"its {outputs} outputs always sum to 1, which {info.task} targets do not")
+        raise UsageError(f"--set output_activation={activation} cannot fit {config['dataset']!r} "
+                         f"({info.task}): {why}; leave output_activation unset (linear).")
+    if info.task == "classification":
+        warn(f"output_activation={activation}: the classification loss takes logits, so the "
+             "activation squashes them before the loss's own softmax; usually leave it unset.")
+
+
+def equivariance_spec(config, preset, model):
+    """The preset's equivariance (`rep_in`, `rep_out` configs) when it describes `model`, which
+    the per-epoch monitor then measures; None, with one warning, when `--set` changed the input
+    or output shape it was declared for (the layers are built for the new shape: the run goes
+    on, without the preset's measurement)."""
+    from eqzoo.layers.representations import rep_from_config
+
+    spec = preset["metadata"].get("equivariance")
+    if spec is None:
+        return None
+    rep_in, rep_out = rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"])
+    takes, gives = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    if tuple(rep_in.shape) == takes and rep_out.dim == math.prod(gives):
+        return spec
+    warn(f"{config['model']}'s equivariance is declared for inputs {tuple(rep_in.shape)} and "
+         f"{rep_out.dim} outputs, and this model takes {takes} and gives {gives} (--set "
+         f"{compact_overrides(config['overrides'])}): its equivariance error is not measured.")
+    return None
+
+
+def compact_overrides(overrides):
+    return " --set ".join(f"{key}={json.dumps(value, separators=(',', ':'))}"
+                          for key, value in overrides.items())
 
 
 def compact(shape):

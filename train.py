@@ -305,7 +305,7 @@ def train(args, interrupts):
     interrupts.defer(folder if chief else None)
     print_config(config)
     # An equivariant preset's error is measured each epoch on the first validation batch.
-    spec = preset["metadata"].get("equivariance")
+    spec = checks.equivariance_spec(config, preset, model)
     monitor = spec and EquivarianceMonitor(spec["rep_in"], spec["rep_out"],
                                            next(iter(splits["val"]))[0])
     run = None

@@ -289,8 +289,9 @@ def damage_chain(index, kind, scratch):
     code, out, err = launch.wait(TIMEOUT), launch.out, launch.err
     lines = [line for line in err.splitlines() if "history.csv" in line or "backup" in line]
     if code == 2:
-        said = err.strip().splitlines()
-        if len(said) != 1 or "Traceback" in err or "delete" not in said[0]:
+        said = [line for line in err.strip().splitlines() if "error:" in line]
+        if len(said) != 1 or "Traceback" in err or "delete" not in said[0] or \
+                not err.strip().endswith(said[0]):
             row["problems"].append(f"refused, but not in one line with advice: {said[-3:]}")
         row["handled"], row["said"] = "refused in one line; advice followed", said[-1:]
         shutil.rmtree(os.path.join(folder, "backup"), ignore_errors=True)
