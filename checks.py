@@ -104,6 +104,10 @@ def check_environment(config):
     it can write, TF_CONFIG for multiworker, a WANDB_MODE that W&B knows, and dataset options
     that are finite and do not repeat train.py's own flags."""
     check_run_dir(config)
+    if config["run_id"]:  # a run still running is refused before the seconds of imports
+        from eqzoo.runs import check_not_running  # runs imports this module
+
+        check_not_running(os.path.join(config["run_dir"], config["run_id"]))
     # The backend Keras has, or will take from KERAS_BACKEND (which --backend sets) on import.
     backend = (sys.modules["keras"].backend.backend() if "keras" in sys.modules
                else os.environ.get("KERAS_BACKEND", "tensorflow"))

@@ -15,6 +15,11 @@ import json
 import os
 import tempfile
 
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked
+    fcntl = None
+
 TEMPORARY_PREFIX = ".tmp-"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -111,6 +116,53 @@ def write_json(path, data):
             f.write("\n")
 
     atomic_write(path, write)
+
+
+LOCK_NAME = ".lock"
+
+
+class FolderLocked(Exception):
+    """Another live process holds the folder's lock; `pid` is what its lock file says."""
+
+    def __init__(self, folder, pid):
+        super().__init__(f"{folder} is locked by process {pid}")
+        self.folder, self.pid = folder, pid
+
+
+def lock_folder(folder):
+    """Takes `folder/.lock` with an exclusive `fcntl.flock` and writes this process's id in it;
+    returns the open file, whose closing (or the process's end, a crash included) releases it.
+    Raises `FolderLocked` when a live process holds it. Without fcntl (Windows): no lock."""
+    os.makedirs(folder, exist_ok=True)
+    handle = open(os.path.join(folder, LOCK_NAME), "a+")  # held open while the run runs
+    if fcntl is None:
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: held; its holder wrote its pid
+        handle.seek(0)
+        pid = handle.read().strip() or "unknown"
+        handle.close()
+        raise FolderLocked(folder, pid) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def lock_holder(folder):
+    """The pid in `folder/.lock` while a live process holds it, else None (no lock, or a stale
+    one: a crashed holder's lock is released by the OS)."""
+    path = os.path.join(folder, LOCK_NAME)
+    if fcntl is None or not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        try:  # a shared lock conflicts with the holder's exclusive one; closing releases it
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return handle.read().strip() or "unknown"
+    return None
 
 
 def remove_temporaries(folder):

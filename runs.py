@@ -17,7 +17,7 @@ import secrets
 import subprocess
 
 from eqzoo.checks import read_json
-from eqzoo.fileio import write_json
+from eqzoo.fileio import LOCK_NAME, FolderLocked, lock_folder, lock_holder, write_json
 from eqzoo.messages import UsageError, first_line
 
 # A run's backup means nothing under other values of these, so resuming keeps them.
@@ -113,8 +113,38 @@ def default_run_id(config):
     return f"{config['model']}-{dataset}-{stamp}-{secrets.token_hex(2)}"
 
 
+_LOCKS = []  # the run folders this process writes, locked until `release_run_folders`
+
+
+def lock_run_folder(folder):
+    """One writer per run folder: its lock (`fileio.lock_folder`), held until
+    `release_run_folders()` or the process's end; a folder another train.py holds is refused."""
+    try:
+        _LOCKS.append(lock_folder(folder))
+    except FolderLocked as locked:
+        raise UsageError(f"Run {folder} is in use by another train.py process (pid {locked.pid}, "
+                         f"which holds {os.path.join(folder, LOCK_NAME)}); let it finish or stop "
+                         "it, or choose another --run-id.") from None
+
+
+def check_not_running(folder):
+    """The early form of `lock_run_folder`'s refusal, before anything is imported or written."""
+    pid = lock_holder(folder)
+    if pid is not None:
+        raise UsageError(f"Run {folder} is in use by another train.py process (pid {pid}, which "
+                         f"holds {os.path.join(folder, LOCK_NAME)}); let it finish or stop it, or "
+                         "choose another --run-id.")
+
+
+def release_run_folders():
+    while _LOCKS:
+        _LOCKS.pop().close()
+
+
 def prepare_run_folder(folder, config):
-    """A new folder, or an unfinished run of the same config, which BackupAndRestore resumes."""
+    """A new folder, or an unfinished run of the same config, which BackupAndRestore resumes;
+    locked against a second writer first."""
+    lock_run_folder(folder)
     saved_path = os.path.join(folder, "config.json")
     if os.path.exists(os.path.join(folder, "metrics.json")):
         raise UsageError(f"Run {folder} already finished (it has metrics.json); "

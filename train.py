@@ -233,6 +233,7 @@ def main(argv=None):
                   f"{interrupts.folder}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        runs.release_run_folders()
         interrupts.uninstall()
 
 
@@ -451,8 +452,6 @@ def print_config(config):
     print("Resolved config:")
     for key, value in config.items():
         print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
-
-
 
 
 if __name__ == "__main__":
