@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 from eqzoo.distribute import BACKENDS, STRATEGY_BACKENDS, check_strategy_backend, check_tf_config
+from eqzoo.fileio import LOCK_NAME, lock_holder
 from eqzoo.messages import UsageError, short, unknown_keys, warn
 
 CHOICES = {
@@ -105,9 +106,9 @@ def check_environment(config):
     that are finite and do not repeat train.py's own flags."""
     check_run_dir(config)
     if config["run_id"]:  # a run still running is refused before the seconds of imports
-        from eqzoo.runs import check_not_running  # runs imports this module
-
-        check_not_running(os.path.join(config["run_dir"], config["run_id"]))
+        folder = os.path.join(config["run_dir"], config["run_id"])
+        if (pid := lock_holder(folder)) is not None:
+            raise run_in_use(folder, pid)
     # The backend Keras has, or will take from KERAS_BACKEND (which --backend sets) on import.
     backend = (sys.modules["keras"].backend.backend() if "keras" in sys.modules
                else os.environ.get("KERAS_BACKEND", "tensorflow"))
@@ -138,6 +139,13 @@ def all_finite(value):
     if isinstance(value, dict):
         return all(all_finite(v) for v in value.values())
     return True
+
+
+def run_in_use(folder, pid):
+    """The refusal of a run folder another live train.py holds (`runs.lock_run_folder`)."""
+    return UsageError(f"Run {folder} is in use by another train.py process (pid {pid}, which "
+                      f"holds {os.path.join(folder, LOCK_NAME)}); let it finish or stop it, or "
+                      "choose another --run-id.")
 
 
 def check_run_dir(config):

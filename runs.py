@@ -16,8 +16,8 @@ import re
 import secrets
 import subprocess
 
-from eqzoo.checks import read_json
-from eqzoo.fileio import LOCK_NAME, FolderLocked, lock_folder, lock_holder, write_json
+from eqzoo.checks import read_json, run_in_use
+from eqzoo.fileio import FolderLocked, lock_folder, write_json
 from eqzoo.messages import UsageError, first_line
 
 # A run's backup means nothing under other values of these, so resuming keeps them.
@@ -122,18 +122,7 @@ def lock_run_folder(folder):
     try:
         _LOCKS.append(lock_folder(folder))
     except FolderLocked as locked:
-        raise UsageError(f"Run {folder} is in use by another train.py process (pid {locked.pid}, "
-                         f"which holds {os.path.join(folder, LOCK_NAME)}); let it finish or stop "
-                         "it, or choose another --run-id.") from None
-
-
-def check_not_running(folder):
-    """The early form of `lock_run_folder`'s refusal, before anything is imported or written."""
-    pid = lock_holder(folder)
-    if pid is not None:
-        raise UsageError(f"Run {folder} is in use by another train.py process (pid {pid}, which "
-                         f"holds {os.path.join(folder, LOCK_NAME)}); let it finish or stop it, or "
-                         "choose another --run-id.")
+        raise run_in_use(folder, locked.pid) from None
 
 
 def release_run_folders():
