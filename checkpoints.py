@@ -20,7 +20,14 @@ import shutil
 import keras
 import numpy as np
 
-from eqzoo.fileio import atomic_write, file_sha256, remove_temporaries, write_json, write_temporary
+from eqzoo.fileio import (
+    atomic_write,
+    file_sha256,
+    naming,
+    remove_temporaries,
+    write_json,
+    write_temporary,
+)
 from eqzoo.messages import first_line
 from eqzoo.runs import BrokenRunFile, parse_history
 
@@ -247,6 +254,101 @@ def repair_history(path, note):
         atomic_write(path, write)
     else:
         os.replace(path, path + ".broken")
+
+
+def reconcile_history(path, epochs_done, note, best_path=None):
+    """Make a resumed run's history.csv hold each of the `epochs_done` epochs the restored
+    checkpoint holds exactly once, and nothing after them (those epochs are trained again).
+
+    Rows after the checkpoint (a fallback to the previous checkpoint, a deleted backup) and repeated
+    rows are dropped, in one note; `best_path` (best.keras) goes too when it came from a dropped
+    epoch. Returns the number of epochs the file held before (so W&B can be rewound to match).
+    Raises `BrokenRunFile` when rows of epochs the checkpoint holds are missing: their metrics
+    are lost, and appending would leave a gap."""
+    if not os.path.exists(path):
+        rows = []
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))  # repair_history ran: every row parses
+    epochs = [int(row["epoch"]) for row in rows]
+    missing = sorted(set(range(epochs_done)) - set(epochs))
+    if missing:
+        raise BrokenRunFile(
+            f"{path} lacks the row(s) of epoch(s) {_epoch_list(missing)} of the {epochs_done} "
+            f"the backup holds; restore that file, or delete {os.path.dirname(path)}/backup "
+            "(and history.csv) to restart this run from epoch 1.")
+    kept = {epoch: row for epoch, row in zip(epochs, rows, strict=True) if epoch < epochs_done}
+    dropped = sorted({epoch for epoch in epochs if epoch >= epochs_done})
+    if not dropped and len(kept) == len(rows):
+        return len(kept)
+    best = ""
+    if best_path and os.path.exists(best_path) and dropped and _best_epoch(rows) in dropped:
+        os.remove(best_path)
+        best = f", and {os.path.basename(best_path)}, saved in one of them"
+    what = (f"the row(s) of epoch(s) {_epoch_list(dropped)}, which the checkpoint restored "
+            f"does not hold (they are trained again){best}" if dropped else "repeated rows")
+    note(f"{path}: reconciled with the backup of epoch {epochs_done}: dropped {what}.")
+    if not kept:
+        os.remove(path)
+    else:
+        def write(temporary):
+            with open(temporary, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(kept[epoch] for epoch in sorted(kept))
+
+        atomic_write(path, write)
+    return max(epochs) + 1
+
+
+def _best_epoch(rows):
+    scored = [(float(row["val_loss"]), int(row["epoch"])) for row in rows if row.get("val_loss")
+              and np.isfinite(float(row["val_loss"]))]
+    return min(scored)[1] if scored else None
+
+
+def _epoch_list(epochs):
+    """0-based epochs as the 1-based numbers Keras prints: [0, 1, 2, 5] -> '1-3, 6'."""
+    spans, start = [], None
+    for i, epoch in enumerate(epochs):
+        start = epoch if start is None else start
+        if i + 1 == len(epochs) or epochs[i + 1] != epoch + 1:
+            spans.append(f"{start + 1}" if start == epoch else f"{start + 1}-{epoch + 1}")
+            start = None
+    return ", ".join(spans)
+
+
+def resume_run(folder, model, strategy, note):
+    """The run folder's backup restored into `model` (built, compiled), and history.csv made to
+    agree with it. Returns `(backup, resumed, rewind)`: the `Backup` callback, the metadata of
+    the checkpoint restored (None: training starts at epoch 1), and the epoch W&B's history must
+    be rewound to (None: nothing to rewind)."""
+    history_path = os.path.join(folder, "history.csv")
+    backup = Backup(os.path.join(folder, "backup"), note=note)
+    repair_history(history_path, note=note)
+    with strategy.scope():
+        resumed = backup.restore(model)
+    done = resumed["epoch"] if resumed else 0
+    held = reconcile_history(history_path, done, note, os.path.join(folder, "best.keras"))
+    # W&B holds later epochs when history.csv did, or when a run restarts in its old W&B run.
+    restarts = done == 0 and os.path.isdir(os.path.join(folder, "wandb"))
+    return backup, resumed, (done if held > done or restarts else None)
+
+
+class HistoryLogger(keras.callbacks.CSVLogger):
+    """Keras' `CSVLogger`, appending to history.csv; a full disk while writing a row names the
+    file (`fileio.naming`). A row cut short by it is dropped by the next resume."""
+
+    def __init__(self, path):
+        super().__init__(path, append=True)
+
+    def on_train_begin(self, logs=None):
+        with naming(self.filename):
+            super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        with naming(self.filename):
+            super().on_epoch_end(epoch, logs)
 
 
 # ----------------------------------------------------------------------------------------------

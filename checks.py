@@ -18,7 +18,8 @@ import sys
 import tempfile
 
 from eqzoo.distribute import BACKENDS, STRATEGY_BACKENDS, check_strategy_backend, check_tf_config
-from eqzoo.messages import UsageError, short, unknown_keys
+from eqzoo.fileio import LOCK_NAME, lock_holder
+from eqzoo.messages import UsageError, short, unknown_keys, warn
 
 CHOICES = {
     "optimizer": ("adam", "adamw", "sgd"),
@@ -104,6 +105,10 @@ def check_environment(config):
     it can write, TF_CONFIG for multiworker, a WANDB_MODE that W&B knows, and dataset options
     that are finite and do not repeat train.py's own flags."""
     check_run_dir(config)
+    if config["run_id"]:  # a run still running is refused before the seconds of imports
+        folder = os.path.join(config["run_dir"], config["run_id"])
+        if (pid := lock_holder(folder)) is not None:
+            raise run_in_use(folder, pid)
     # The backend Keras has, or will take from KERAS_BACKEND (which --backend sets) on import.
     backend = (sys.modules["keras"].backend.backend() if "keras" in sys.modules
                else os.environ.get("KERAS_BACKEND", "tensorflow"))
@@ -136,6 +141,13 @@ def all_finite(value):
     return True
 
 
+def run_in_use(folder, pid):
+    """The refusal of a run folder another live train.py holds (`runs.lock_run_folder`)."""
+    return UsageError(f"Run {folder} is in use by another train.py process (pid {pid}, which "
+                      f"holds {os.path.join(folder, LOCK_NAME)}); let it finish or stop it, or "
+                      "choose another --run-id.")
+
+
 def check_run_dir(config):
     """The run folder, or its nearest existing parent, must be a folder this process can write
     in: a file, a read-only or unwritable path is refused before any set-up. Writes nothing."""
@@ -162,12 +174,34 @@ def reject_unknown(given, known, what, hint):
         raise UsageError(f"Unknown {what}: {names}. {hint}.")
 
 
+# A config is three levels deep (DEFAULTS -> overrides -> a list value); far deeper is no config.
+MAX_JSON_DEPTH = 32
+
+
 def read_json(path, flag):
+    too_deep = UsageError(f"{flag}: {path} is nested more than {MAX_JSON_DEPTH} levels deep; "
+                          "a config is a JSON object of DEFAULTS keys a few levels deep, e.g. "
+                          '{"epochs": 5, "overrides": {"width": 16}}.')
     try:
         with open(path) as f:
-            return json.load(f)
+            data = json.load(f)
+    except RecursionError:  # thousands of levels: the parser's own recursion gives out
+        raise too_deep from None
     except (OSError, ValueError) as error:
         raise UsageError(f"{flag}: cannot read {path}: {error}") from None
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise too_deep
+    return data
+
+
+def json_depth(data):
+    """How many levels of lists and objects `data` nests, counted without recursion."""
+    depth, level = 0, [data]
+    while level:
+        level = [child for item in level if isinstance(item, (dict, list))
+                 for child in (item.values() if isinstance(item, dict) else item)]
+        depth += 1
+    return depth - 1
 
 
 def read_config_file(path, flag):
@@ -244,6 +278,50 @@ def check_fit(config, preset, info, model):
         classes = f" ({info.num_classes} classes)" if info.num_classes else ""
         raise UsageError(f"Model {name!r} outputs shape {outputs} but dataset {dataset!r} needs "
                          f"{needs}{classes}: {fix}{others}.")
+    check_output_activation(config, preset, info)
+
+
+def check_output_activation(config, preset, info):
+    """An output activation that cannot fit the task is refused: a softmax over one output is the
+    constant 1.0, and a softmax's outputs sum to 1 (no regression target does); a classifier's
+    loss takes logits, so any activation there squashes them (a warning)."""
+    activation = {**preset["config"], **config["overrides"]}.get("output_activation")
+    if not activation:
+        return
+    outputs = math.prod(info.output_shape)
+    if activation in ("softmax", "log_softmax") and (outputs == 1 or info.task != "classification"):
+        why = ("over one output it is the constant 1.0" if outputs == 1 else
+               f"its {outputs} outputs always sum to 1, which {info.task} targets do not")
+        raise UsageError(f"--set output_activation={activation} cannot fit {config['dataset']!r} "
+                         f"({info.task}): {why}; leave output_activation unset (linear).")
+    if info.task == "classification":
+        warn(f"output_activation={activation}: the classification loss takes logits, so the "
+             "activation squashes them before the loss's own softmax; usually leave it unset.")
+
+
+def equivariance_spec(config, preset, model):
+    """The preset's equivariance (`rep_in`, `rep_out` configs) when it describes `model`, which
+    the per-epoch monitor then measures; None, with one warning, when `--set` changed the input
+    or output shape it was declared for (the layers are built for the new shape: the run goes
+    on, without the preset's measurement)."""
+    from eqzoo.layers.representations import rep_from_config
+
+    spec = preset["metadata"].get("equivariance")
+    if spec is None:
+        return None
+    rep_in, rep_out = rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"])
+    takes, gives = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    if tuple(rep_in.shape) == takes and rep_out.dim == math.prod(gives):
+        return spec
+    warn(f"{config['model']}'s equivariance is declared for inputs {tuple(rep_in.shape)} and "
+         f"{rep_out.dim} outputs, and this model takes {takes} and gives {gives} (--set "
+         f"{compact_overrides(config['overrides'])}): its equivariance error is not measured.")
+    return None
+
+
+def compact_overrides(overrides):
+    return " --set ".join(f"{key}={json.dumps(value, separators=(',', ':'))}"
+                          for key, value in overrides.items())
 
 
 def compact(shape):

@@ -4,6 +4,7 @@ and --export, each with its exit code.
     code = answer(build_parser().parse_args(["--list-models", "tied_*"]))  # None: train instead
 """
 
+import os
 import sys
 
 from eqzoo import distribute
@@ -57,6 +58,10 @@ def answer(args):
         given = "none" if export_format is None else f"--format {export_format}"
         raise UsageError(f"--export needs --format {' | '.join(zoo.export.RUN_ARTIFACTS)}. "
                          f"Received: {given}")
+    export_dir = vars(args).get("export_dir")
+    if export_dir is not None and os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise UsageError(f"--export-dir {export_dir} is a file; expected a folder (created when "
+                         "missing) to write the export into.")
     with setup_errors():
         try:
             zoo.export_run(folder, export_format, vars(args).get("export_dir"),

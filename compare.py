@@ -14,7 +14,34 @@ from eqzoo.runs import BrokenRunFile, read_run
 TABLE_WIDTH = 40  # characters per cell; longer values are cut in the middle
 
 
+def check_plot_path(plot_path):
+    """`--plot`: a file name of an image type matplotlib writes (none given: .png is added), in
+    a folder that exists or is created; anything else is one UsageError."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    types = FigureCanvasBase.get_supported_filetypes()
+    if os.path.isdir(plot_path):
+        raise UsageError(f"--plot {plot_path} is a folder; expected an image file name, e.g. "
+                         f"{os.path.join(plot_path, 'compare.png')}.")
+    extension = os.path.splitext(plot_path)[1]
+    if not extension:
+        plot_path += ".png"
+    elif extension[1:].lower() not in types:
+        raise UsageError(f"--plot {plot_path}: matplotlib cannot write {extension!r} images; "
+                         f"expected one of {', '.join('.' + t for t in sorted(types))}.")
+    folder = os.path.dirname(plot_path)
+    try:
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--plot {plot_path}: cannot create its folder {folder} "
+                         f"({error.strerror}).") from None
+    return plot_path
+
+
 def compare(paths, plot_path=None):
+    if plot_path is not None:
+        plot_path = check_plot_path(plot_path)
     runs, configs, finals, histories, skipped = [], [], [], [], []
     for path in paths:
         if not os.path.isfile(os.path.join(path, "config.json")):

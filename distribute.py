@@ -75,6 +75,10 @@ def check_backend_installed(requested):
                          f"Received: backend={short(requested)}")
     backend = requested if requested is not None or "keras" in sys.modules else (
         os.environ.get("KERAS_BACKEND"))
+    if requested is None and backend is not None and backend not in BACKENDS:
+        raise UsageError(f"Invalid value for the environment variable KERAS_BACKEND: expected "
+                         f"{' | '.join(BACKENDS)}, the backends train.py runs on (or unset it, "
+                         f"for tensorflow). Received: KERAS_BACKEND={short(backend)}")
     if backend in PIP_EXTRAS and not _installed(backend):
         given = f"--backend {backend}" if requested is not None else f"KERAS_BACKEND={backend}"
         package, note = PIP_EXTRAS[backend]

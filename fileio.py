@@ -8,11 +8,17 @@ over it (`os.replace` is atomic), so a reader sees the old file or the new one, 
 """
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
 import os
 import tempfile
+
+try:
+    import fcntl
+except ImportError:  # Windows: run folders are not locked
+    fcntl = None
 
 TEMPORARY_PREFIX = ".tmp-"
 _UMASK = os.umask(0o022)
@@ -28,19 +34,52 @@ def fsync_directory(folder):
             os.close(descriptor)
 
 
+def disk_full(error):
+    """True for an OSError that says the disk (or a quota) is full, however a library wraps it
+    (h5py and zipfile keep only the message)."""
+    text = str(error)
+    return isinstance(error, OSError) and (
+        error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in text
+        or "Disk quota exceeded" in text)
+
+
+@contextlib.contextmanager
+def naming(path):
+    """A full disk while writing `path` raises an OSError(ENOSPC) whose filename is `path`, so
+    the one-line report can say where space ran out (a library's error often names no file)."""
+    try:
+        yield
+    except OSError as error:
+        if not disk_full(error) or error.filename == path:
+            raise
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path) from error
+
+
+def disk_full_message(error, folder):
+    """The one line for a full disk: which file, and how to go on once space is freed."""
+    where = error.filename or (error.__cause__ and getattr(error.__cause__, "filename", None))
+    then = (f"resume with: python train.py --resume {folder}" if folder and os.path.exists(
+        os.path.join(folder, "config.json")) else "run the same command again")
+    return (f"no space left on the device while writing {where or 'the run folder'} "
+            f"({os.strerror(errno.ENOSPC).lower()}); every file written before is whole: free "
+            f"some space, then {then}")
+
+
 def write_temporary(path, write):
     """`write(temporary_path)` beside `path`, flushed to disk; returns the temporary path. Its name
     ends like `path` (Keras checks `.keras` and `.weights.h5`)."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX,
-                                             suffix="-" + os.path.basename(path), dir=folder)
+    with naming(path):
+        descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX,
+                                                 suffix="-" + os.path.basename(path), dir=folder)
     os.close(descriptor)
     try:
-        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
-        write(temporary)
-        with open(temporary, "rb+") as f:
-            os.fsync(f.fileno())
+        with naming(path):
+            os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
+            write(temporary)
+            with open(temporary, "rb+") as f:
+                os.fsync(f.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(temporary)
@@ -77,6 +116,53 @@ def write_json(path, data):
             f.write("\n")
 
     atomic_write(path, write)
+
+
+LOCK_NAME = ".lock"
+
+
+class FolderLocked(Exception):
+    """Another live process holds the folder's lock; `pid` is what its lock file says."""
+
+    def __init__(self, folder, pid):
+        super().__init__(f"{folder} is locked by process {pid}")
+        self.folder, self.pid = folder, pid
+
+
+def lock_folder(folder):
+    """Takes `folder/.lock` with an exclusive `fcntl.flock` and writes this process's id in it;
+    returns the open file, whose closing (or the process's end, a crash included) releases it.
+    Raises `FolderLocked` when a live process holds it. Without fcntl (Windows): no lock."""
+    os.makedirs(folder, exist_ok=True)
+    handle = open(os.path.join(folder, LOCK_NAME), "a+")  # held open while the run runs
+    if fcntl is None:
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # BlockingIOError: held; its holder wrote its pid
+        handle.seek(0)
+        pid = handle.read().strip() or "unknown"
+        handle.close()
+        raise FolderLocked(folder, pid) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def lock_holder(folder):
+    """The pid in `folder/.lock` while a live process holds it, else None (no lock, or a stale
+    one: a crashed holder's lock is released by the OS)."""
+    path = os.path.join(folder, LOCK_NAME)
+    if fcntl is None or not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        try:  # a shared lock conflicts with the holder's exclusive one; closing releases it
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return handle.read().strip() or "unknown"
+    return None
 
 
 def remove_temporaries(folder):

@@ -16,8 +16,8 @@ import re
 import secrets
 import subprocess
 
-from eqzoo.checks import read_json
-from eqzoo.fileio import write_json
+from eqzoo.checks import read_json, run_in_use
+from eqzoo.fileio import FolderLocked, lock_folder, write_json
 from eqzoo.messages import UsageError, first_line
 
 # A run's backup means nothing under other values of these, so resuming keeps them.
@@ -41,7 +41,7 @@ def read_run(path):
         try:
             with open(file) as f:
                 loaded[name] = json.load(f)
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise BrokenRunFile(f"{file} is not readable JSON ({first_line(error)}); restore or "
                                 "delete that file") from None
         if not isinstance(loaded[name], dict):
@@ -113,8 +113,27 @@ def default_run_id(config):
     return f"{config['model']}-{dataset}-{stamp}-{secrets.token_hex(2)}"
 
 
+_LOCKS = []  # the run folders this process writes, locked until `release_run_folders`
+
+
+def lock_run_folder(folder):
+    """One writer per run folder: its lock (`fileio.lock_folder`), held until
+    `release_run_folders()` or the process's end; a folder another train.py holds is refused."""
+    try:
+        _LOCKS.append(lock_folder(folder))
+    except FolderLocked as locked:
+        raise run_in_use(folder, locked.pid) from None
+
+
+def release_run_folders():
+    while _LOCKS:
+        _LOCKS.pop().close()
+
+
 def prepare_run_folder(folder, config):
-    """A new folder, or an unfinished run of the same config, which BackupAndRestore resumes."""
+    """A new folder, or an unfinished run of the same config, which BackupAndRestore resumes;
+    locked against a second writer first."""
+    lock_run_folder(folder)
     saved_path = os.path.join(folder, "config.json")
     if os.path.exists(os.path.join(folder, "metrics.json")):
         raise UsageError(f"Run {folder} already finished (it has metrics.json); "

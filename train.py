@@ -26,9 +26,10 @@ import time
 
 from eqzoo import checks, commands, distribute, endings, runs
 from eqzoo.checks import CHOICES, setup_errors
-from eqzoo.fileio import write_json
+from eqzoo.fileio import disk_full, disk_full_message, write_json
 from eqzoo.interrupts import Interrupted, Interrupts
 from eqzoo.messages import (
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     UsageError,
@@ -216,6 +217,11 @@ def main(argv=None):
     except (UsageError, runs.BrokenRunFile) as error:
         print(f"train.py: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # a full disk: one line, the run folder resumable
+        if not disk_full(error):
+            raise
+        print(f"train.py: error: {disk_full_message(error, interrupts.folder)}", file=sys.stderr)
+        return EXIT_FAILED
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
     except (KeyboardInterrupt, Interrupted):
@@ -226,6 +232,7 @@ def main(argv=None):
                   f"{interrupts.folder}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
+        runs.release_run_folders()
         interrupts.uninstall()
 
 
@@ -237,7 +244,7 @@ def train(args, interrupts):
     distribute.import_tensorflow()
     import keras
 
-    from eqzoo import datasets, wandb_logging, zoo
+    from eqzoo import checkpoints, datasets, wandb_logging, zoo
     from eqzoo.layers.equivariance_monitor import EquivarianceMonitor
     from eqzoo.zoo.tasks import compile_for_task
 
@@ -279,22 +286,25 @@ def train(args, interrupts):
     interrupts.defer(folder if chief else None)
     runs.print_config(config)
     # An equivariant preset's error is measured each epoch on the first validation batch.
-    spec = preset["metadata"].get("equivariance")
+    spec = checks.equivariance_spec(config, preset, model)
     monitor = spec and EquivarianceMonitor(spec["rep_in"], spec["rep_out"],
                                            next(iter(splits["val"]))[0])
     run = None
-    try:
-        run = wandb_logging.start_wandb(config, folder) if chief else None
-        return fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strategy,
-                                 interrupts)
+    try:  # the backup restored, history.csv (and W&B's history, rewound) agreeing with it
+        backup, resumed, rewind = checkpoints.resume_run(folder, model, strategy, note=warn)
+        run = wandb_logging.start_wandb(config, folder, rewind) if chief else None
+        return fit_evaluate_save(config, model, splits, monitor, folder, chief, run, backup,
+                                 resumed, interrupts)
     except Interrupted:
         return endings.stop_interrupted(model, folder, run, interrupts)
 
 
-def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strategy, interrupts):
-    """One `fit` resumed from the run's backup, the final evaluation and files. Every file is
-    written atomically; the backup stays until metrics.json, which marks the run finished.
-    `monitor` measures an equivariant preset's equivariance error each epoch (None otherwise)."""
+def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, backup, resumed,
+                      interrupts):
+    """One `fit` resumed from the run's `backup` (`resumed`: the metadata of the checkpoint it
+    restored, or None), the final evaluation and files. Every file is written atomically; the
+    backup stays until metrics.json, which marks the run finished. `monitor` measures an
+    equivariant preset's equivariance error each epoch (None otherwise)."""
     import keras
     import numpy as np
 
@@ -304,10 +314,6 @@ def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strate
     from eqzoo.zoo.artifacts import weights_digest
 
     history_path = os.path.join(folder, "history.csv")
-    backup = checkpoints.Backup(os.path.join(folder, "backup"), note=warn)
-    checkpoints.repair_history(history_path, note=warn)
-    with strategy.scope():
-        resumed = backup.restore(model)
     fitted = bool(resumed) and resumed.get("finished") == config["epochs"]
     if resumed:
         print(f"Resuming from the backup of epoch {resumed['epoch']}"
@@ -317,7 +323,7 @@ def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strate
         keras.callbacks.TerminateOnNaN(),
         SymmetryAndTime(),
         *([monitor] if monitor else []),
-        keras.callbacks.CSVLogger(history_path, append=True),
+        checkpoints.HistoryLogger(history_path),
         # After the history row: a kill between the two repeats an epoch rather than losing one.
         backup,
         checkpoints.BestModelCheckpoint(os.path.join(folder, "best.keras"),

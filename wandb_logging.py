@@ -33,7 +33,11 @@ def wandb_logged_in():
             return False
 
 
-def start_wandb(config, folder):
+def start_wandb(config, folder, rewind=None):
+    """The run's W&B run (None when disabled or W&B cannot start), resumed under the run's id;
+    `rewind`: the epoch of the checkpoint restored, when W&B's history holds later epochs that
+    are trained again (W&B's `resume_from` then rewinds the run to that step: its steps are
+    epochs, so each epoch stays in its history once)."""
     mode = config["wandb_mode"]
     if mode == "auto":
         env_mode = os.environ.get("WANDB_MODE", "").strip().lower()
@@ -53,7 +57,9 @@ def start_wandb(config, folder):
             run = wandb.init(
                 project=config["wandb_project"], entity=config["wandb_entity"],
                 group=config["wandb_group"], tags=config["wandb_tags"] or None,
-                id=config["run_id"], resume="allow", dir=folder, config=config, mode=attempt,
+                id=config["run_id"], dir=folder, config=config, mode=attempt,
+                **({"resume": "allow"} if rewind is None else
+                   {"resume_from": f"{config['run_id']}?_step={rewind}"}),
                 settings=wandb.Settings(init_timeout=WANDB_INIT_TIMEOUT, silent=True))
         except Exception as error:  # no network, a server error, a timeout, a bad entity...
             then = "trying offline" if attempt == "online" else "continuing without W&B"
@@ -85,7 +91,7 @@ def wandb_name(key):
 
 class WandbEpochLogger(WandbMetricsLogger):
     """W&B's Keras logger, with the names train/*, val/*, symmetry/*, equivariance/*, time/*
-    against the epoch."""
+    against the epoch, which is also W&B's step (so a resumed run logs each epoch once)."""
 
     def __init__(self):
         super().__init__(log_freq="epoch")
@@ -98,7 +104,7 @@ class WandbEpochLogger(WandbMetricsLogger):
         learning_rate = self._get_lr()
         if learning_rate is not None:
             logs["train/learning_rate"] = learning_rate
-        wandb_call("log", wandb.log, logs)
+        wandb_call("log", wandb.log, logs, step=epoch + 1)
 
 
 

@@ -21,6 +21,12 @@ An attempt (one signal) survives when
 
     python benchmarks/bench_faults.py             # 12 attempts per signal: 6 random, 6 in writes
     python benchmarks/bench_faults.py --quick     # 1 + 1 attempts in checkpoint writes, ~1 min
+    python benchmarks/bench_faults.py --damage --include benchmarks/results/faults.jsonl
+
+`--damage` instead damages run folders (`DAMAGE`: history.csv truncated or header-only, a
+zero-byte checkpoint, garbage metadata, a deleted backup) of runs killed after epoch 3, and
+checks that the resume reconciles the history (history.csv and W&B's) or refuses in one line
+whose advice then works.
 
 Writes <output>/faults.md (the figures) and <output>/faults.jsonl (one line per attempt).
 --quick never writes into benchmarks/results: without --output it uses a temporary folder.
@@ -28,12 +34,15 @@ Writes <output>/faults.md (the figures) and <output>/faults.jsonl (one line per 
 
 import argparse
 import collections
+import contextlib
+import glob
 import itertools
 import json
 import math
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import tempfile
@@ -207,7 +216,7 @@ def final_check(folder, code, out, err):
             epochs = [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
     except (OSError, ValueError) as error:
         return problems + [f"unreadable results: {error}"]
-    if sorted(set(epochs)) != list(range(EPOCHS)):
+    if epochs != list(range(EPOCHS)):  # each epoch once, in order
         problems.append(f"history.csv epochs {epochs}")
     if metrics.get("epochs_completed") != EPOCHS:
         problems.append(f"epochs_completed {metrics.get('epochs_completed')}")
@@ -222,6 +231,107 @@ def final_check(folder, code, out, err):
     if code == 0 and os.path.exists(os.path.join(folder, "backup")):
         problems.append("the backup was not removed after the run finished")
     return problems
+
+
+# ----------------------------------------------------------------------------------------------
+# Damaged run folders: a run killed after epoch 3 of 6, a file damaged, then resumed
+# ----------------------------------------------------------------------------------------------
+def _cut_history(folder, keep):
+    path = os.path.join(folder, "history.csv")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(keep(text))
+
+
+def _overwrite(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+DAMAGE = {  # what a user, a crash or a full disk may leave in a run folder
+    "history.csv truncated mid-row": lambda folder: _cut_history(
+        folder, lambda text: text[:text.index("\n2,") + 4]),
+    "history.csv header only": lambda folder: _cut_history(
+        folder, lambda text: text.splitlines(keepends=True)[0]),
+    "zero-byte backup checkpoint": lambda folder: _overwrite(
+        os.path.join(folder, "backup", "latest.weights.h5"), ""),
+    "garbage backup metadata": lambda folder: _overwrite(
+        os.path.join(folder, "backup", "training_metadata.json"), "\x00{garbage"),
+    "backup folder deleted": lambda folder: shutil.rmtree(os.path.join(folder, "backup")),
+}
+
+
+def damage_chain(index, kind, scratch):
+    """One run killed once 3 epochs are backed up, `kind` of damage done to its folder, then
+    resumed; a one-line refusal's advice (delete the backup and history.csv) is followed. The
+    attempt is handled when the run ends true: `final_check`, W&B's history (rewinds applied)
+    holding each epoch once, and the resume's first line about the damage naming the file."""
+    run_id = f"d{index}"
+    folder = os.path.join(scratch, "runs", run_id)
+    env = environment(scratch)
+    launch = TrainProcess(scratch, [*ARGS, "--run-id", run_id], env, f"{run_id}-0")
+    deadline = time.monotonic() + TIMEOUT
+    while epochs_started(launch.out) < 4 and launch.popen.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    launch.popen.kill()
+    launch.wait(60)
+    row = {"chain": index, "signal": "damage", "how": "damage", "moment": kind,
+           "problems": [], "handled": None, "said": [], "chain_problems": []}
+    if epochs_started(launch.out) < 4:
+        row["problems"].append(f"the run to damage did not reach epoch 4: {launch.err[-500:]}")
+        row["survived"] = False
+        return [row]
+    DAMAGE[kind](folder)
+    resume = ["--resume", os.path.join("runs", run_id)]
+    launch = TrainProcess(scratch, resume, env, f"{run_id}-1")
+    code, out, err = launch.wait(TIMEOUT), launch.out, launch.err
+    lines = [line for line in err.splitlines() if "history.csv" in line or "backup" in line]
+    if code == 2:
+        said = [line for line in err.strip().splitlines() if "error:" in line]
+        if len(said) != 1 or "Traceback" in err or "delete" not in said[0] or \
+                not err.strip().endswith(said[0]):
+            row["problems"].append(f"refused, but not in one line with advice: {said[-3:]}")
+        row["handled"], row["said"] = "refused in one line; advice followed", said[-1:]
+        shutil.rmtree(os.path.join(folder, "backup"), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, "history.csv"))
+        launch = TrainProcess(scratch, resume, env, f"{run_id}-2")
+        code, out, err = launch.wait(TIMEOUT), launch.out, launch.err
+    else:
+        row["handled"], row["said"] = "reconciled", [
+            line for line in err.splitlines() if "reconciled" in line]
+        if not row["said"] or not lines:
+            row["problems"].append(f"no line about the damage: {err.strip().splitlines()[-3:]}")
+    row["problems"] += final_check(folder, code, out, err) + wandb_check(
+        folder, resumed_from(out), row)
+    row["survived"] = not row["problems"]
+    return [row]
+
+
+def wandb_check(folder, restored, row):
+    """W&B's history as a server would hold it after every rewind: each epoch at most once, in
+    order, every epoch after the checkpoint `restored` present. The epochs a SIGKILLed process
+    had logged offline may be missing: W&B's writer loses its unflushed records with it (the
+    killed process's run file is often its 7-byte header alone); they go in `row["wandb_lost"]`."""
+    from tests.wandb_records import read_records
+
+    steps = []
+    for run in sorted(glob.glob(os.path.join(folder, "wandb", "offline-run-*"))):
+        for record in read_records(glob.glob(os.path.join(run, "*.wandb"))[0]):
+            kind = record.WhichOneof("record_type")
+            if kind == "run" and record.run.HasField("branch_point"):
+                steps = [step for step in steps if step <= record.run.branch_point.value]
+            elif kind == "history" and (not steps or steps[-1] != record.history.step.num):
+                steps.append(record.history.step.num)
+    row["wandb_steps"] = steps
+    row["wandb_lost"] = sorted(set(range(1, EPOCHS + 1)) - set(steps))
+    after = list(range(restored + 1, EPOCHS + 1))
+    if steps != sorted(set(steps)) or steps[-len(after):] != after or not set(steps) <= set(
+            range(1, EPOCHS + 1)):
+        return [f"W&B history steps {steps}, expected each once and {after} at the end"]
+    return []
 
 
 def reference_run(scratch):
@@ -261,10 +371,32 @@ def report(rows, reference_seconds, wall_seconds, output, command):
             table[key][1] += row["survived"]
     for signum in ("SIGINT", "SIGKILL"):
         keys = sorted(k for k in table if k[0] == signum and k[1] != "all")
+        if not keys:
+            continue
         for key in keys + [(signum, "all")]:
             attempts, survived = table[key]
             name = "**all**" if key[1] == "all" else key[1]
             lines.append(f"| {signum} | {name} | {attempts} | {survived} |")
+    damaged = [row for row in rows if row["signal"] == "damage"]
+    if damaged:
+        lines += ["", "Damaged run folders: a run killed once 3 of its 6 epochs are backed up, "
+                  "one file damaged, then `--resume`; a one-line refusal's advice is followed. "
+                  "Handled: the run ends as above, W&B's offline history (its rewinds applied) "
+                  "holds each epoch at most once, in order, with every epoch after the checkpoint "
+                  "restored, and the resume says in one line what it did. W&B epochs lost with "
+                  "the killed process (its offline writer dies unflushed) are listed, not "
+                  "counted against the run.", "",
+                  "| damage | attempts | handled | how | W&B steps (lost) | what the resume said |",
+                  "|---|---|---|---|---|---|"]
+        for kind in DAMAGE:
+            done = [row for row in damaged if row["moment"] == kind]
+            if done:
+                said = done[-1]["said"][0] if done[-1]["said"] else ""
+                said = re.sub(r"/\S*/runs/", "runs/", said).replace("|", "\\|")
+                steps = (f"{done[-1].get('wandb_steps')} ({done[-1].get('wandb_lost')})"
+                         if "wandb_steps" in done[-1] else "-")
+                lines.append(f"| {kind} | {len(done)} | {sum(r['survived'] for r in done)} | "
+                             f"{done[-1]['handled']} | {steps} | {said} |")
     fallbacks = sum(bool(row.get("fallback")) for row in rows)
     failed = [row for row in rows if not row["survived"]]
     lines += ["", f"Resumes that fell back to the previous checkpoint (with their one-line note): "
@@ -307,6 +439,8 @@ def main(argv=None):
     parser.add_argument("--duration", type=float, help="seconds of an uninterrupted run, the "
                         "span of random moments (default: measured by one such run first)")
     parser.add_argument("--output", help=f"(default: {RESULTS}; --quick: a temporary folder)")
+    parser.add_argument("--damage", action="store_true", help="instead of signals: each kind "
+                        "of run-folder damage in DAMAGE once (--attempts times at most)")
     parser.add_argument("--quick", action="store_true",
                         help="one SIGINT and one SIGKILL inside checkpoint writes, ~1 min")
     args = parser.parse_args(argv)
@@ -321,7 +455,15 @@ def main(argv=None):
             rows = [json.loads(line) for line in f if line.strip()]
     chain_numbers = itertools.count(1 + max((row["chain"] for row in rows), default=-1))
     with tempfile.TemporaryDirectory(prefix="eqzoo-faults-") as scratch:
-        if args.quick:  # one chain: SIGINT in a checkpoint write, then SIGKILL in one
+        if args.damage:
+            for kind in list(DAMAGE)[:args.attempts]:
+                found = damage_chain(next(chain_numbers), kind, scratch)
+                rows += found
+                print(f"damage {kind:32s} {found[0]['handled']}: "
+                      f"{'survived' if found[0]['survived'] else found[0]['problems']}",
+                      flush=True)
+            reference_seconds, plan = float("nan"), []
+        elif args.quick:  # one chain: SIGINT in a checkpoint write, then SIGKILL in one
             reference_seconds = float("nan")
             plan = [(signal.SIGINT, "write")]
         else:
@@ -347,7 +489,8 @@ def main(argv=None):
                           f"{verdict}", flush=True)
             if args.quick:
                 break
-    command = "--quick" if args.quick else f"--attempts {args.attempts} --seed {args.seed}"
+    command = "--quick" if args.quick else "--damage" if args.damage else (
+        f"--attempts {args.attempts} --seed {args.seed}")
     report(rows, reference_seconds, time.monotonic() - started, output, command)
     print(f"{sum(row['survived'] for row in rows)} of {len(rows)} attempts survived")
     return 0 if all(row["survived"] for row in rows) else 1

@@ -17,6 +17,7 @@ from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
 CHOSEN_TASKS = ("classification", "regression")
 # Stratified train, validation and test splits need one example of each class in each.
 MIN_PER_CLASS = 3
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class DataFileNotFoundError(FileNotFoundError, ValueError):
@@ -72,22 +73,46 @@ def from_arrays(x, y, task=None, symmetry=None, *, name="arrays", structure=None
                      reconstruction=reconstruction)
 
 
-def make_splits(name, x, y, *, task, symmetry, structure, class_names, standardize, train_size,
-                seed, validation_fraction, test_fraction, source, description,
-                x_label="x", y_label="y"):
-    """Checked, split and scaled numpy arrays and the `DatasetInfo` fields that describe them."""
+def check_arrays(name, x, y, x_label="x", y_label="y"):
+    """`x` and `y` as arrays: numeric inputs of shape `(examples, *input_shape)`, at least one
+    example, one target per example, every value finite and within float32's range."""
     x, y = np.asarray(x), np.asarray(y)
     if x.dtype.kind not in "biuf":
         raise ValueError(f"{name}: {x_label} must hold numbers. Received: dtype {x.dtype}")
     if x.ndim < 2:
         raise ValueError(
             f"{name}: {x_label} must have shape (examples, *input_shape). Received: shape "
-            f"{x.shape}; one feature per example is x.reshape(-1, 1)")
+            f"{x.shape}" + ("" if x.ndim == 0 else "; one feature per example is "
+                            "x.reshape(-1, 1)"))
+    if len(x) == 0:
+        raise ValueError(f"{name}: {x_label} holds no examples. Received: shape {x.shape}; "
+                         "expected at least one example per split, (examples, *input_shape)")
     if y.ndim == 0 or len(x) != len(y):
         raise ValueError(
             f"{name}: {x_label} and {y_label} must hold one target per example, so the same "
             f"length. Received: {x_label} of shape {x.shape}, {y_label} of shape {y.shape}")
     _check_finite(name, x, x_label)
+    return x, y
+
+
+def check_float32_range(name, values, label):
+    """Refuses finite values beyond float32's range, which the model (and the float32 cast of
+    the inputs) would turn into inf, and which overflow the scaler's variance."""
+    if values.dtype.kind not in "iuf" or values.size == 0:
+        return
+    largest = float(np.max(np.abs(values.astype(np.float64))))
+    if largest > FLOAT32_MAX:
+        raise ValueError(f"{name}: {label} holds values up to {largest:.4g} in magnitude, beyond "
+                         f"float32's range (±{FLOAT32_MAX:.4g}) that training uses; rescale it "
+                         "(e.g. take logarithms or change units)")
+
+
+def make_splits(name, x, y, *, task, symmetry, structure, class_names, standardize, train_size,
+                seed, validation_fraction, test_fraction, source, description,
+                x_label="x", y_label="y"):
+    """Checked, split and scaled numpy arrays and the `DatasetInfo` fields that describe them."""
+    x, y = check_arrays(name, x, y, x_label, y_label)
+    check_float32_range(name, x, x_label)
     scaling = _scaling(name, standardize, x, symmetry)
     task = check_task(name, task)
     if task is None:
@@ -107,6 +132,7 @@ def make_splits(name, x, y, *, task, symmetry, structure, class_names, standardi
                              f"Received: class_names={class_names!r} for a regression task")
         labels = y.astype(np.float64).reshape(len(y), -1)
         _check_finite(name, labels, y_label)
+        check_float32_range(name, labels, y_label)
         stratify = None
 
     indices = split(name, len(x), stratify, seed=seed, validation_fraction=validation_fraction,
@@ -248,6 +274,8 @@ def encode_classes(name, y, y_label, class_names):
     counts = np.bincount(labels)
     if counts.min() < MIN_PER_CLASS:
         rare = classes[np.argmin(counts)].item()
+        if class_names is not None and len(class_names) == len(classes):  # name it, not its id
+            rare = class_names[int(np.argmin(counts))]
         # Unnamed integer labels may be a count or a year, inferred as classes.
         quantity = y.dtype.kind in "iu" and class_names is None
         raise ValueError(

@@ -169,7 +169,19 @@ def _feature_matrix(name, columns, features, lines):
                          "list the numeric columns with features=[...]")
     bad = {column: ~np.isfinite(values) for column, (values, _) in parsed.items()}
     _refuse_non_finite(name, bad, lines)
+    for column in features:
+        _refuse_beyond_float32(name, column, parsed[column][0], lines)
     return np.column_stack([parsed[column][0] for column in features])
+
+
+def _refuse_beyond_float32(name, column, values, lines):
+    huge = np.abs(values) > arrays.FLOAT32_MAX
+    if huge.any():
+        first = int(np.argmax(huge))
+        raise ValueError(f"{name}: column {column!r} holds {values[first]:.4g} (line "
+                         f"{lines[first]}; {int(huge.sum())} value(s) in all) beyond float32's "
+                         f"range (±{arrays.FLOAT32_MAX:.4g}) that training uses; rescale that "
+                         "column (e.g. take logarithms or change units)")
 
 
 def _target(name, cells, column, task, lines):
@@ -185,6 +197,8 @@ def _target(name, cells, column, task, lines):
         return np.array([cell.strip() for cell in cells]), "classification"
     _refuse_non_finite(name, {column: ~np.isfinite(values)}, lines)
     integers = all(_is_integer_text(cell) for cell in cells)
+    if not integers:
+        _refuse_beyond_float32(name, column, values, lines)
     if task is None:
         task = "classification" if integers else "regression"
     if task == "regression":
@@ -252,7 +266,8 @@ def load_npz(name, *, batch_size, seed, validation_fraction, test_fraction, reco
             except ValueError as error:  # object arrays need pickle, which stays off
                 raise ValueError(f"{name}: array {key!r} cannot be read without pickle "
                                  f"({error}); save plain numeric or string arrays") from None
-    x, y = loaded["x"], loaded["y"]
+    x, y = arrays.check_arrays(name, loaded["x"], loaded["y"], f"array {keys['x']!r}",
+                               f"array {keys['y']!r}")
     splits, fields = arrays.make_splits(
         name, x, y, task=options.get("task"), symmetry=None, structure=options.get("structure"),
         class_names=None, standardize=options.get("standardize"),

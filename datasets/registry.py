@@ -48,6 +48,9 @@ def list_datasets(pattern="*"):
 
     Any tensorflow-datasets set is also reachable as "tfds:<name>" without being listed.
     """
+    if not isinstance(pattern, str):
+        raise TypeError("Invalid value for argument `pattern` of list_datasets: expected a "
+                        f"shell-style wildcard string, e.g. 'set_*'. Received: pattern={pattern!r}")
     return sorted(fnmatch.filter(_REGISTRY, pattern))
 
 

@@ -53,6 +53,12 @@ def assert_equivariant(f, group, rep_in, rep_out, n_samples=8, atol=1e-5, seed=0
 
 
 def _measure(f, group, rep_in, rep_out, n_samples, seed, inputs, batch_size):
+    for argument, value in (("n_samples", n_samples), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (
+                0 if argument == "n_samples" else 1):
+            least = "a non-negative" if argument == "n_samples" else "a positive"
+            raise ValueError(f"Invalid value for argument `{argument}`: expected {least} "
+                             f"integer. Received: {argument}={value!r}")
     group = rep_in.group if group is None else group
     for name, rep in (("rep_in", rep_in), ("rep_out", rep_out)):
         if rep.group != group:

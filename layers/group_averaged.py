@@ -35,8 +35,9 @@ class GroupAveraged(keras.layers.Wrapper):
             `ImageRep`'s `(batch, h, w, c)`), with `rep_out.dim` output values per example.
         group: the finite group; `rep_in` and `rep_out` must represent it.
         rep_in, rep_out: `Representation`s (or their `get_config()` dicts) of input and output.
-        samples: None to average over every element (exact), or a positive integer k of sampled
-            elements (approximate).
+        samples: None to average over every element (exact), or an integer k in
+            `[1, MAX_ENUMERATED]` (10,000) of sampled elements (approximate); more is refused
+            before any is drawn, since every call runs the model on k copies of the batch.
         seed: seed of the sampled elements (unused when `samples` is None).
 
     Input shape:
@@ -69,10 +70,11 @@ class GroupAveraged(keras.layers.Wrapper):
                     f"{self.group!r}. Received: {name}={rep!r}, a representation of {rep.group!r}."
                 )
         if samples is not None and (isinstance(samples, bool) or not isinstance(
-                samples, (int, np.integer)) or samples < 1):
+                samples, (int, np.integer)) or not 1 <= samples <= MAX_ENUMERATED):
             raise ValueError(
                 "Invalid value for argument `samples` of GroupAveraged: expected None (every "
-                f"element, exact) or a positive integer. Received: samples={samples!r}"
+                f"element, exact) or an integer in [1, {MAX_ENUMERATED}] (each call runs the "
+                f"model once per sample). Received: samples={samples!r}"
             )
         self.samples = None if samples is None else int(samples)
         self.seed = int(seed)

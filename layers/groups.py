@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 MAX_ORDER = 100_000  # the most elements a group may have, and so the highest generator order
+# The generators are dense d x d float64 matrices: beyond this many bytes in all, refused.
+MAX_GENERATOR_BYTES = 2**31
 _TOLERANCE = 1e-6
 
 
@@ -163,6 +165,7 @@ class PermutationGroup(FiniteGroup):
                     f"Each generator of a PermutationGroup must be a permutation of 0..{n - 1}. "
                     f"Received: {p.tolist()}"
                 )
+        _check_matrix_bytes(name or "PermutationGroup", n, len(perms))
         self.degree = n
         self.generator_permutations = tuple(perms)
         super().__init__([permutation_matrix(p) for p in perms], name=name)
@@ -227,14 +230,15 @@ class SymmetricGroup(_NamedPermutationGroup):
     def sample_permutations(self, k, seed=None):
         # n! elements are too many to enumerate beyond small n: draw permutations directly.
         rng = np.random.default_rng(seed)
-        return np.stack([rng.permutation(self.degree) for _ in range(k)]).astype(np.int64)
+        return np.array([rng.permutation(self.degree) for _ in range(k)],
+                        dtype=np.int64).reshape(k, self.degree)
 
 
 class CyclicGroup(_NamedPermutationGroup):
     """C_n: the n cyclic shifts of n points (periodic signals)."""
 
     def __init__(self, n):
-        n = _check_degree("CyclicGroup", n)
+        n = _check_degree("CyclicGroup", n, order=lambda n: n)
         super().__init__(n, [np.roll(np.arange(n), -1)])
 
 
@@ -242,7 +246,7 @@ class DihedralGroup(_NamedPermutationGroup):
     """D_n: the 2n shifts and reflections of n points on a cycle."""
 
     def __init__(self, n):
-        n = _check_degree("DihedralGroup", n)
+        n = _check_degree("DihedralGroup", n, order=lambda n: 2 * n)
         super().__init__(n, [np.roll(np.arange(n), -1), (-np.arange(n)) % n])
 
 
@@ -378,10 +382,24 @@ def permutation_matrix(p):
     return m
 
 
-def _check_degree(owner, n):
+def _check_degree(owner, n, order=None):
+    """A positive integer degree; with `order` (the group's order as a function of n), one
+    whose group has at most MAX_ORDER elements, checked before anything is allocated."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{owner}(n) needs a positive integer n. Received: n={n!r}")
+    if order is not None and order(int(n)) > MAX_ORDER:
+        raise ValueError(f"{owner}(n) would have {order(int(n))} elements; expected at most "
+                         f"MAX_ORDER = {MAX_ORDER}. Received: n={int(n)}")
     return int(n)
+
+
+def _check_matrix_bytes(owner, degree, generators):
+    needed = 8 * degree * degree * generators
+    if needed > MAX_GENERATOR_BYTES:
+        raise ValueError(f"{owner} acts on {degree} points: its {generators} generator(s) as "
+                         f"{degree} x {degree} float64 matrices would take {needed / 2**30:.3g} "
+                         f"GiB, more than MAX_GENERATOR_BYTES = {MAX_GENERATOR_BYTES / 2**30:g} "
+                         "GiB.")
 
 
 def _as_matrix(index, generator):

@@ -3,16 +3,19 @@
 Keras fixes its backend when first imported, so one pytest process tests one backend. This module
 (part of the one `python -m pytest` the README and CI run) starts `python -m pytest` again with
 `KERAS_BACKEND` set, on the modules listed below, for each backend whose
-package is installed (`pip install -e ".[jax,torch]"`; CI installs both). Tests marked
-`tensorflow` are deselected there.
+package is installed (`pip install -e ".[jax,torch]"`; CI installs both); without it, the
+backend's runs skip with the install command as the reason. They are marked `extras`, with
+train.py's JAX and PyTorch runs: CI runs the suite before installing the extras, then
+`python -m pytest -m extras`. Tests marked `tensorflow` are deselected there.
 """
 
-import importlib.util
 import os
 import subprocess
 import sys
 
 import pytest
+
+from tests.extras import EXTRAS, marks
 
 # Every layer, equivariance and zoo module, and train.py's backend tests; each passes on all
 # three backends. Tests of TensorFlow-only machinery (tf.distribute, tf.function, SavedModel,
@@ -45,18 +48,18 @@ PORTABLE = [
     "tests/test_train_backends.py",
 ]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INSTALLED = [b for b in ("jax", "torch") if importlib.util.find_spec(b) is not None]
 # Each backend's run is PARTS subprocesses (every PARTS-th module in each), so that
 # pytest-xdist's workers share the reruns with the rest of the suite instead of one worker
 # running a whole backend while the other idles at the end.
 PARTS = 4
-RUNS = [(backend, part) for backend in INSTALLED for part in range(PARTS)
+RUNS = [pytest.param(backend, part, marks=marks(backend), id=f"{backend}-{part}")
+        for backend in EXTRAS for part in range(PARTS)
         if PORTABLE[part::PARTS]]  # an empty part would rerun every test path
 
 
 @pytest.mark.slow
 @pytest.mark.tensorflow  # the runner runs from the TensorFlow session only
-@pytest.mark.parametrize("backend, part", RUNS, ids=[f"{b}-{p}" for b, p in RUNS])
+@pytest.mark.parametrize("backend, part", RUNS)
 def test_portable_tests_pass_on_backend(backend, part, tmp_path):
     env = {**os.environ, "KERAS_BACKEND": backend}
     # -n 0: the rerun is one process; the suite's own xdist workers already fill the cores.

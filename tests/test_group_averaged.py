@@ -123,7 +123,7 @@ def test_large_groups_are_sampled_and_then_approximate(tmp_path):
      r"representations of the group it averages over, CyclicGroup\(4\). Received: rep_in="),
     (lambda: GroupAveraged(keras.layers.Dense(4), CyclicGroup(4), DefiningRep(CyclicGroup(4)),
                            DefiningRep(CyclicGroup(4)), samples=0),
-     "expected None .* or a positive integer. Received: samples=0"),
+     "expected None .* or an integer in \\[1, 10000\\].* Received: samples=0"),
     (lambda: GroupAveraged(keras.layers.Dense(3), CyclicGroup(4), DefiningRep(CyclicGroup(4)),
                            DefiningRep(CyclicGroup(4)))(np.zeros((1, 4), "float32")),
      "expects the model to output 4 values per example. Received: output shape"),

@@ -17,6 +17,7 @@ from eqzoo.layers.groups import SymmetricGroup
 from eqzoo.layers.inspection import symmetry_residuals
 from eqzoo.layers.representations import DefiningRep
 from tests.backend_tools import to_numpy
+from tests.extras import import_unless_extra_missing
 
 # Where a user finds things; a name counts as exported when it is in the module's `__all__`.
 PUBLIC_MODULES = ["eqzoo.layers", "eqzoo.layers.groups", "eqzoo.layers.representations",
@@ -24,10 +25,11 @@ PUBLIC_MODULES = ["eqzoo.layers", "eqzoo.layers.groups", "eqzoo.layers.represent
 
 
 def _import_every_module():
-    """Imports every module of the package, so that every registration has run."""
+    """Imports every module of the package, so that every registration has run; a module that
+    needs an absent extra (layers/_symmetric_matmul_torch.py without PyTorch) is passed over."""
     for package in (eqzoo.layers, eqzoo.zoo, eqzoo.datasets):
         for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            importlib.import_module(module.name)
+            import_unless_extra_missing(module.name)
     importlib.import_module("eqzoo.train")
 
 

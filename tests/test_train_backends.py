@@ -14,6 +14,7 @@ import pytest
 
 from eqzoo import distribute, train
 from eqzoo.runs import read_history
+from tests.extras import marks, requires
 from tests.interrupts import ctrl_c_after_epoch
 from tests.layer_checks import assert_saved_kernels_bitwise_symmetric
 from tests.processes import isolated_environment
@@ -52,7 +53,7 @@ def test_backend_flag_after_keras_is_imported_must_match(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=marks(b)) for b in ("jax", "torch")])
 def test_backend_flag_in_a_fresh_process_trains_on_that_backend(backend, tmp_path):
     env = isolated_environment(tmp_path)
     env.pop("KERAS_BACKEND", None)
@@ -64,6 +65,7 @@ def test_backend_flag_in_a_fresh_process_trains_on_that_backend(backend, tmp_pat
 
 
 @pytest.mark.slow
+@requires("jax")
 def test_data_parallel_on_jax_over_two_host_devices(tmp_path):
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
     env = isolated_environment(tmp_path, XLA_FLAGS=flags.strip())

@@ -161,6 +161,10 @@ def rename_run_config(run_config):
 
 def list_models(pattern="*"):
     """Preset names matching a shell-style wildcard, sorted: `list_models("tied_*")`."""
+    if not isinstance(pattern, str):
+        raise TypeError("Invalid value for argument `pattern` of list_models: expected a "
+                        "shell-style wildcard string, e.g. 'tied_*'. Received: "
+                        f"pattern={pattern!r} of type {type(pattern).__name__}")
     return sorted(name for name in _PRESETS if fnmatch.fnmatchcase(name, pattern))
 
 
