@@ -27,9 +27,11 @@ from typing import NamedTuple
 import numpy as np
 
 from eqzoo.datasets import pipeline
-from eqzoo.datasets.info import DatasetInfo, Splits
+from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
 from eqzoo.datasets.registry import register, reject_tfds_arguments
 from eqzoo.datasets.synthetic import check_options
+from eqzoo.layers.groups import O13, O
+from eqzoo.layers.representations import DefiningRep, TrivialRep
 
 REFERENCE = ("Finzi, Welling & Wilson, A Practical Method for Constructing Equivariant "
              "Multilayer Perceptrons for Arbitrary Matrix Groups (ICML 2021)")
@@ -200,8 +202,21 @@ def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstr
 
 
 def symmetry(name, task):
-    """The `Symmetry` the task's ground truth has (continuous groups: see `layers.groups`)."""
-    return None
+    """The `Symmetry` the task's ground truth has: the group and its representations on the
+    flattened inputs and targets, as EMLP declares them (`rep_in`, `rep_out`, `symmetry`)."""
+    if name == "o5_synthetic":
+        group = O(5)
+        return Symmetry(group, None, "invariant", rep_in=2 * DefiningRep(group),
+                        rep_out=TrivialRep(group))
+    if name == "inertia":
+        group, bodies = O(3), task.x.shape[1] // 4
+        vector = DefiningRep(group)
+        return Symmetry(group, None, "equivariant",
+                        rep_in=bodies * TrivialRep(group) + bodies * vector,
+                        rep_out=vector * vector)
+    group = O13()
+    return Symmetry(group, None, "invariant", rep_in=4 * DefiningRep(group),
+                    rep_out=TrivialRep(group))
 
 
 def _rng(seed):

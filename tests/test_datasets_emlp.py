@@ -146,3 +146,21 @@ def test_default_split_trains_on_the_papers_1000_examples():
 def test_bad_options(options, match):
     with pytest.raises(ValueError, match=match):
         datasets.load("o5_synthetic", **options)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_declared_symmetry_holds_on_the_delivered_data(name):
+    """info.symmetry (eqzoo's groups and representations) on the raw data, and on the
+    standardised splits through the scales: what a model trained on them must respect."""
+    task, _, scaling = emlp_tasks.split(name, seed=1, num_examples=200)
+    info = datasets.get_info(name, seed=1, num_examples=200)
+    symmetry = info.symmetry
+    assert symmetry.rep_in.dim == task.x.shape[1] and symmetry.rep_out.dim == task.y.shape[1]
+    for g in symmetry.group.sample(6, seed=3):
+        moved = task.target_fn(symmetry.apply(g, task.x))
+        np.testing.assert_allclose(moved, symmetry.apply_to_target(g, task.y), rtol=1e-7,
+                                   atol=1e-7 * np.abs(task.y).max())
+        # Dividing each field by one number commutes with the group: g . (x / s) = (g . x) / s.
+        np.testing.assert_allclose(scaling.inputs(symmetry.apply(g, task.x)),
+                                   symmetry.apply(g, scaling.inputs(task.x)), atol=1e-9)
+    assert info.to_dict()["symmetry"]["group"] == repr(symmetry.group)
