@@ -815,7 +815,11 @@ def group_from_config(config):
         return config
     name = config.get("group") if isinstance(config, dict) else None
     if name in _LIE_GROUPS:
-        return _LIE_GROUPS[name].from_config(config)
+        try:
+            return _LIE_GROUPS[name].from_config(config)
+        except KeyError as missing:
+            raise ValueError(f"Invalid {name} config: it lacks the key {missing}. Received: "
+                             f"{config!r}") from None
     if name not in _GROUPS:
         raise ValueError(
             f"Unknown group config: expected a dict with 'group' one of "
