@@ -21,6 +21,7 @@ A lazy package (a module `__getattr__`) would break that guarantee, and every us
 
 import itertools
 import math
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -48,6 +49,7 @@ __all__ = [
     "SymplecticGroup",
     "TrivialGroup",
     "group_from_config",
+    "group_from_name",
     "permutation_matrix",
 ]
 
@@ -815,7 +817,11 @@ def group_from_config(config):
         return config
     name = config.get("group") if isinstance(config, dict) else None
     if name in _LIE_GROUPS:
-        return _LIE_GROUPS[name].from_config(config)
+        try:
+            return _LIE_GROUPS[name].from_config(config)
+        except KeyError as missing:
+            raise ValueError(f"Invalid {name} config: it lacks the key {missing}. Received: "
+                             f"{config!r}") from None
     if name not in _GROUPS:
         raise ValueError(
             f"Unknown group config: expected a dict with 'group' one of "
@@ -826,6 +832,28 @@ def group_from_config(config):
     if "height" in config:
         return _GROUPS[name](config["height"], config["width"])
     return _GROUPS[name](config["generators"], name=config.get("name"))
+
+
+GROUP_NAMES = re.compile(r"^(SO|O|Sp)\((\d+)\)$|^O\(1,\s*3\)$|^SO\+\(1,\s*3\)$")
+
+
+def group_from_name(text):
+    """A named continuous group from its short name: `"SO(3)"`, `"O(5)"`, `"Sp(2)"` (on R^4),
+    `"O(1,3)"` (`LorentzGroup`) or `"SO+(1,3)"` (`ProperLorentzGroup`), for presets and `--set`.
+
+    Example:
+
+    >>> group_from_name("O(1,3)")
+    O(1,3)
+    """
+    match = GROUP_NAMES.match(text.replace(" ", "")) if isinstance(text, str) else None
+    if not match:
+        raise ValueError("Unknown group name: expected SO(n), O(n), Sp(m), O(1,3) or SO+(1,3). "
+                         f"Received: {text!r}")
+    if match.group(1):
+        return {"SO": SpecialOrthogonalGroup, "O": OrthogonalGroup,
+                "Sp": SymplecticGroup}[match.group(1)](int(match.group(2)))
+    return LorentzGroup() if text.replace(" ", "").startswith("O") else ProperLorentzGroup()
 
 
 def permutation_matrix(p):

@@ -33,6 +33,8 @@ says why that stays so).
 """
 
 import functools
+import math
+import re
 
 import numpy as np
 
@@ -64,7 +66,9 @@ __all__ = [
     "T",
     "TensorProduct",
     "TrivialRep",
+    "parse_rep",
     "rep_from_config",
+    "uniform_rep",
 ]
 
 
@@ -863,3 +867,101 @@ def rep_from_config(config):
         "'SymmetricSquare', 'TensorProduct', 'TrivialRep']. "
         f"Received: {config!r}"
     )
+
+
+def uniform_rep(channels, group):
+    """About `channels` features spread evenly over tensor ranks: EMLP's hidden layers.
+
+    EMLP's heuristic (Finzi et al. 2021, `uniform_rep`): repeatedly take the highest rank r with
+    `(r + 1) d^r` features left, and add `d^(r - i)` copies of every rank i <= r, so each rank
+    gets about the same number of features. A rank-r tensor is `T(r)` for an orthogonal group;
+    otherwise the copies are split over `T(p, r - p)` in binomial proportions (round-robin
+    from the middle for the remainder, where EMLP draws them at random). Copies are grouped by
+    type, scalars first.
+
+    Example:
+
+    >>> from eqzoo.layers.groups import O
+    >>> rep = uniform_rep(384, O(3))  # 102 scalars, 34 vectors, 11 T(2), 3 T(3)
+    >>> rep.dim, len(rep.summands)
+    (384, 150)
+    """
+    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) or channels < 1:
+        raise ValueError(f"uniform_rep needs a positive integer number of channels. Received: "
+                         f"channels={channels!r}")
+    d, left, counts = group.dim, int(channels), {}
+    while left > 0:
+        rank = 0
+        while (rank + 2) * d ** (rank + 1) <= left:
+            rank += 1
+        for i in range(rank + 1):
+            counts[i] = counts.get(i, 0) + d ** (rank - i)
+        left -= (rank + 1) * d**rank
+    orthogonal = group.orthogonal
+    parts = []
+    for rank in sorted(counts):
+        if orthogonal or rank == 0:
+            parts.append((counts[rank], T(rank, 0, group)))
+            continue
+        split = [counts[rank] // 2**rank * math.comb(rank, p) for p in range(rank + 1)]
+        middle = sorted(range(rank + 1), key=lambda p: (abs(2 * p - rank), p))
+        for i in range(counts[rank] - sum(split)):
+            split[middle[i % len(middle)]] += 1
+        parts += [(n, T(p, rank - p, group)) for p, n in enumerate(split) if n]
+    return DirectSum(*[rep for n, rep in parts for _ in range(n)])
+
+
+REP_TERM = re.compile(r"^(?:(\d+)\s*\*\s*)?((?:S|V|P|T\d+|T\(\d+,\s*\d+\))(?:\s*\*\*\s*\d+)?"
+                      r"(?:\s*\*\s*(?:S|V|P|T\d+|T\(\d+,\s*\d+\))(?:\s*\*\*\s*\d+)?)*)$")
+
+
+def parse_rep(text, group):
+    """A representation from text, for presets and `--set`: `"5*S + 5*V"`, `"T2"`, `"V**2"`.
+
+    Terms are joined by `+`; a term is an optional count `k*` and a product (`*`) of atoms:
+    `S` (a scalar), `V` (the defining representation), `P` (`ParityRep`), `Tk` (`V ** k`),
+    `T(p,q)` (`T(p, q, group)`), each optionally raised to a power `**k`.
+
+    Example:
+
+    >>> from eqzoo.layers.groups import O
+    >>> parse_rep("5*S + 5*V", O(3)).dim
+    20
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"parse_rep needs a text such as '5*S + 5*V' or 'T2'. Received: "
+                         f"{text!r}")
+    terms = []
+    for term in text.split("+"):
+        match = REP_TERM.match(term.strip())
+        if not match:
+            raise ValueError(f"Cannot read the representation {text!r}: the term {term.strip()!r}"
+                             " is not `[k*]atom[*atom...]` with atoms S, V, P, Tk, T(p,q) (each "
+                             "optionally **k).")
+        count, product = match.groups()
+        factors = []
+        for atom in re.split(r"(?<!\*)\*(?!\*)", product.replace(" ", "")):
+            base, _, power = atom.partition("**")
+            factors.append(_atom(base, group) ** (int(power) if power else 1))
+        rep = factors[0] if len(factors) == 1 else TensorProduct(*factors)
+        terms.append(int(count) * rep if count else rep)
+    return terms[0] if len(terms) == 1 else DirectSum(*terms)
+
+
+def is_rep_text(text):
+    """Whether `text` has the syntax `parse_rep` reads (no group needed)."""
+    return isinstance(text, str) and bool(text.strip()) and all(
+        REP_TERM.match(term.strip()) for term in text.split("+"))
+
+
+def _atom(text, group):
+    if text == "S":
+        return TrivialRep(group)
+    if text == "V":
+        return DefiningRep(group)
+    if text == "P":
+        return ParityRep(group)
+    if text.startswith("T("):
+        p, q = (int(k) for k in text[2:-1].split(","))
+        return T(p, q, group)
+    return T(int(text[1:]), 0, group)
