@@ -14,7 +14,15 @@ with tensorflow_start_up_filtered():
     import tensorflow  # noqa: F401
 
 # Importing the adapters registers their names.
-from eqzoo.datasets import files, image_symmetry, images, sklearn_sets, synthetic, tfds_sets  # noqa: F401
+from eqzoo.datasets import (  # noqa: F401
+    emlp_tasks,
+    files,
+    image_symmetry,
+    images,
+    sklearn_sets,
+    synthetic,
+    tfds_sets,
+)
 from eqzoo.datasets.arrays import DataFileNotFoundError, from_arrays
 from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
 from eqzoo.datasets.registry import (

@@ -305,6 +305,11 @@ def _check_symmetry(name, symmetry, input_shape):
     if not isinstance(symmetry, Symmetry):
         raise ValueError(f"{name}: symmetry must be a datasets.Symmetry or None. "
                          f"Received: {type(symmetry).__name__}")
+    if symmetry.rep_in is not None:
+        if symmetry.rep_in.dim != int(np.prod(input_shape)):
+            raise ValueError(f"{name}: the symmetry's rep_in acts on {symmetry.rep_in.dim} values,"
+                             f" but examples have shape {input_shape}")
+        return
     if not (isinstance(symmetry.axis, numbers.Integral) and 0 <= symmetry.axis < len(input_shape)
             and input_shape[symmetry.axis] == symmetry.group.dim):
         raise ValueError(f"{name}: the symmetry's group acts on {symmetry.group.dim} coordinates "

@@ -23,10 +23,17 @@ class Symmetry:
     `f(g . x) = f(x)`; with `target="equivariant"` it satisfies `f(g . x) = g . f(x)`, the group
     acting on the same axes of the target.
 
+    When the example is a stack of fields that move differently (scalars beside vectors, four
+    4-momenta), `rep_in` and `rep_out` say how: `g . x = rho_in(g) x` on the example flattened
+    row-major, `rho_out(g)` on the flattened target (which must be unchanged for
+    `target="invariant"`), and `axis` is None.
+
     Args:
-        group: a `layers.groups.FiniteGroup` whose `dim` equals the size of those axes.
-        axis: the axis of one example the group acts on, or a tuple of axes.
+        group: a `layers.groups` group; with `axis`, its `dim` equals the size of those axes.
+        axis: the axis of one example the group acts on, or a tuple of axes; None with `rep_in`.
         target: "invariant" or "equivariant".
+        rep_in, rep_out: `layers.representations` of `group` on the flattened example and
+            target, or None (the group's matrices along `axis`).
 
     Example:
 
@@ -37,8 +44,10 @@ class Symmetry:
     """
 
     group: object
-    axis: int
+    axis: int | tuple | None
     target: str
+    rep_in: object = None
+    rep_out: object = None
 
     def __post_init__(self):
         if self.target not in TARGET_BEHAVIOURS:
@@ -46,15 +55,25 @@ class Symmetry:
                 f"Invalid value for argument `target` of Symmetry: expected one of "
                 f"{list(TARGET_BEHAVIOURS)}. Received: target={self.target!r}"
             )
+        if (self.axis is None) == (self.rep_in is None):
+            raise ValueError(
+                "Symmetry takes either `axis` (the group's matrices along axes of an example) or "
+                f"`rep_in` (a representation on the flattened example). Received: axis="
+                f"{self.axis!r}, rep_in={self.rep_in!r}"
+            )
 
     @property
     def axes(self):
-        """The acted-on axes as a tuple (`axis` may be one int)."""
+        """The acted-on axes as a tuple (`axis` may be one int; () with `rep_in`)."""
+        if self.axis is None:
+            return ()
         return tuple(self.axis) if isinstance(self.axis, (tuple, list)) else (self.axis,)
 
     def apply(self, g, batch):
         """`g . x` for every example `x` of a batch (numpy, shape kept)."""
         batch = np.asarray(batch)
+        if self.rep_in is not None:
+            return _act(self.rep_in, g, batch)
         for axis in self.axes:
             moved = np.moveaxis(batch, axis + 1, 0)
             batch = np.moveaxis(np.tensordot(np.asarray(g), moved, axes=1), 0, axis + 1)
@@ -62,11 +81,24 @@ class Symmetry:
 
     def apply_to_target(self, g, targets):
         """What the targets of `g . x` are, given the targets of `x`."""
-        return targets if self.target == "invariant" else self.apply(g, targets)
+        if self.target == "invariant":
+            return targets
+        if self.rep_in is not None:
+            return _act(self.rep_out or self.rep_in, g, np.asarray(targets))
+        return self.apply(g, targets)
 
     def to_dict(self):
+        if self.rep_in is not None:
+            return {"group": repr(self.group), "axis": None, "target": self.target,
+                    "rep_in": repr(self.rep_in), "rep_out": repr(self.rep_out)}
         axis = list(self.axes) if len(self.axes) > 1 else self.axes[0]
         return {"group": repr(self.group), "axis": axis, "target": self.target}
+
+
+def _act(rep, g, batch):
+    """`rho(g)` on each example of a batch, flattened row-major and reshaped back."""
+    flat = batch.reshape(len(batch), -1)
+    return (flat @ np.asarray(rep.matrix(g)).T.astype(flat.dtype)).reshape(batch.shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +171,8 @@ class DatasetInfo:
         The identity map commutes with every group action, so a declared symmetry stays, now
         equivariant.
         """
-        symmetry = self.symmetry and dataclasses.replace(self.symmetry, target="equivariant")
+        symmetry = self.symmetry and dataclasses.replace(
+            self.symmetry, target="equivariant", rep_out=self.symmetry.rep_in)
         return dataclasses.replace(
             self,
             task="reconstruction",

@@ -235,7 +235,13 @@ BYTES_PER_ELEMENT = 12
 
 def make(name, seed, **options):
     """The `SyntheticTask` `name` with `options` checked against its defaults, before any split."""
-    task = TASKS[name]
+    check_options(name, TASKS[name], ELEMENTS[name], options)
+    return TASKS[name](seed, **options)
+
+
+def check_options(name, task, elements, options):
+    """`options` of `task(seed, **options)` against its defaults' kinds, and the memory that
+    `elements(**options)` float64 values need against the memory available."""
     defaults = {k: p.default for k, p in list(inspect.signature(task).parameters.items())[1:]}
     reject_options(name, options, allowed=defaults)
     for option, value in options.items():
@@ -249,7 +255,7 @@ def make(name, seed, **options):
                 f"Invalid value for option `{option}` of {name!r}: expected {expected}. "
                 f"Received: {option}={value!r}"
             )
-    needed = BYTES_PER_ELEMENT * ELEMENTS[name](**{**defaults, **options})
+    needed = BYTES_PER_ELEMENT * elements(**{**defaults, **options})
     available = pipeline.available_memory()
     if available is not None and needed > available:
         given = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items()))
@@ -258,7 +264,6 @@ def make(name, seed, **options):
             f"({needed / 2**30:.1f} GiB) of memory, but {available:,} bytes "
             f"({available / 2**30:.1f} GiB) are available; expected smaller sizes."
         )
-    return task(seed, **options)
 
 
 def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstruction,

@@ -1,4 +1,4 @@
-"""EquivariantDense: a Dense layer whose kernel and bias commute with a finite group's action."""
+"""EquivariantDense: a Dense layer whose kernel and bias commute with a group's action."""
 
 import math
 
@@ -6,14 +6,15 @@ import keras
 import numpy as np
 from keras import ops
 
-from eqzoo.layers.equivariant_basis import commutant_basis, invariant_basis, leading_shape
+from eqzoo.layers.equivariant_basis import leading_shape
+from eqzoo.layers.lie_basis import commutant_basis, invariant_basis
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.layers.structured_dense import StructuredDense
 
 
 @keras.saving.register_keras_serializable(package="eqzoo")
 class EquivariantDense(StructuredDense):
-    """Dense layer equivariant under a finite group: `f(rho_in(g) x) = rho_out(g) f(x)`.
+    """Dense layer equivariant under a group: `f(rho_in(g) x) = rho_out(g) f(x)`.
 
     `y = activation(x @ W + b)` with the kernel in the commutant, `rho_in(g)^T W = W rho_out(g)^T`
     for every `g` (the row-vector form of `rho_out(g) W^T = W^T rho_in(g)`), and an invariant bias,
@@ -22,6 +23,13 @@ class EquivariantDense(StructuredDense):
     for `S_n` on n points, DeepSets' `W = lambda I + gamma 11^T` and a constant bias (3 values);
     for `C_n`, circulants (n + 1); for `D_n`, symmetric circulants (n // 2 + 2). An elementwise
     activation keeps equivariance when `rho_out` permutes coordinates.
+
+    Continuous groups (`groups.LieGroup`: SO(n), O(n), Lorentz, Sp(2m), products): the kernel
+    solves `drho_in(A)^T W = W drho_out(A)^T` for the Lie algebra and the discrete generators'
+    constraint, block by block over the representations' summands, in closed form for tensors
+    of the named groups (see `layers.lie_basis`): for SO(3), `V -> V` has 1 parameter (a scale)
+    and `T(2) -> T(2)` 3 (identity, transpose, trace). No pointwise activation keeps
+    equivariance there: use `GatedNonlinearity` or `NormNonlinearity`.
 
     Inputs are flat, `(..., rep_in.dim)`, or shaped as `rep_in.shape`: `(..., n, c_in)` for a
     `ChannelRep` of points, `(..., n, n)` for n x n matrices `V * V` (adjacency or distance

@@ -1,7 +1,11 @@
-"""Finite groups, named from the maths, acting by matrices (numpy; computed once, never trained).
+"""Matrix groups, named from the maths: finite groups and continuous (Lie) groups (numpy, scipy).
 
 A group is given by generators in a defining representation: d x d matrices, and a group element
-is its matrix there (as in EMLP), so every representation is a function of that matrix.
+is its matrix there (as in EMLP), so every representation is a function of that matrix. A
+continuous group (`LieGroup`: SO(n), O(n), the Lorentz groups, Sp(2m), products) is given by a
+basis of its Lie algebra and discrete generators for its other components; its representations
+act on the algebra too (`representations.Representation.drho`). Short names in EMLP's spelling:
+`SO(n)`, `O(n)`, `Sp(m)` (on R^(2m)), `O13()` and `SO13p()`; `G1 * G2` is `ProductGroup(G1, G2)`.
 Permutation groups also carry their generators as index arrays `p`, acting on vectors by
 `(g . x)[i] = x[p[i]]`, which is the permutation matrix `P[i, p[i]] = 1` applied as `P @ x`.
 
@@ -15,21 +19,37 @@ A lazy package (a module `__getattr__`) would break that guarantee, and every us
 (layers, zoo presets, the datasets' `tf.data` pipelines) has Keras loaded anyway.
 """
 
+import itertools
 import math
+import re
 from fractions import Fraction
 
 import numpy as np
+import scipy.linalg
 
 __all__ = [
+    "O",
+    "O13",
+    "SO",
+    "SO13p",
     "CyclicGroup",
     "DihedralGroup",
     "FiniteGroup",
     "ImageDihedralGroup",
     "ImageRotationGroup",
+    "LieGroup",
+    "LorentzGroup",
+    "OrthogonalGroup",
     "PermutationGroup",
+    "ProductGroup",
+    "ProperLorentzGroup",
+    "SpecialOrthogonalGroup",
+    "Sp",
     "SymmetricGroup",
+    "SymplecticGroup",
     "TrivialGroup",
     "group_from_config",
+    "group_from_name",
     "permutation_matrix",
 ]
 
@@ -55,6 +75,8 @@ class FiniteGroup:
     """
 
     checks_order = True  # permutation groups skip it: a permutation has finite order
+    lie_algebra = ()  # a finite group is a Lie group of dimension 0
+    is_compact = True
 
     def __init__(self, generators, name=None):
         generators = [_as_matrix(i, g) for i, g in enumerate(generators)]
@@ -90,6 +112,17 @@ class FiniteGroup:
 
     def __hash__(self):
         return hash(self.key)
+
+    def __mul__(self, other):
+        """`G1 * G2`: the direct product, acting block-diagonally (see `ProductGroup`)."""
+        if not isinstance(other, (FiniteGroup, LieGroup)):
+            return NotImplemented
+        return ProductGroup(self, other)
+
+    @property
+    def orthogonal(self):
+        """Whether every generator (so every element) is an orthogonal matrix."""
+        return all(np.allclose(g @ g.T, np.eye(self.dim), atol=1e-9) for g in self.generators)
 
     def get_config(self):
         config = {"group": "FiniteGroup", "generators": [g.tolist() for g in self.generators]}
@@ -352,26 +385,479 @@ def _describe_on_grid(group, element):
     return None
 
 
+class LieGroup:
+    """A matrix group given by a basis of its Lie algebra and, for several components, discrete
+    generators: `G = <expm(span(lie_algebra)), discrete_generators>` acting on R^d.
+
+    A continuous group has no finite list of elements: representations use its Lie algebra (the
+    infinitesimal constraint `d rho_out(A) W = W d rho_in(A)`) and its discrete generators, and
+    tests draw elements with `sample`. `FiniteGroup` is the case with no Lie algebra. Named groups
+    (`SpecialOrthogonalGroup`, `OrthogonalGroup`, `LorentzGroup`, `ProperLorentzGroup`,
+    `SymplecticGroup`) also know their invariant form, so their equivariant bases on tensors have
+    closed forms (see `layers.lie_basis`).
+
+    Sampling: `expm(sum_i c_i A_i)` with `c_i ~ N(0, scale^2)` over the algebra basis `A_i`, times
+    a random product of the discrete generators (each included with probability 1/2, in random
+    order); compact named groups override it with Haar measure.
+
+    Args:
+        lie_algebra: d x d matrices, a basis of the algebra (may be empty).
+        discrete_generators: d x d invertible matrices that map the algebra to itself by
+            conjugation, `h A h^-1` in its span.
+        name: a readable name (default: a description of the sizes).
+
+    Example:
+
+    >>> so2 = LieGroup([[[0.0, -1.0], [1.0, 0.0]]], name="SO(2)")
+    >>> g = so2.sample(1, seed=0)[0]
+    >>> bool(np.allclose(g @ g.T, np.eye(2)))
+    True
+    """
+
+    is_compact = False
+    sample_scale = 1.0  # the standard deviation of the algebra coordinates of a sample
+
+    def __init__(self, lie_algebra, discrete_generators=(), name=None):
+        algebra = _matrices("lie_algebra", lie_algebra)
+        generators = _matrices("discrete_generators", discrete_generators)
+        if not algebra and not generators:
+            raise ValueError("A LieGroup needs a Lie algebra basis or discrete generators. "
+                             "Received neither (both empty).")
+        sizes = {m.shape for m in algebra + generators}
+        if len(sizes) > 1:
+            raise ValueError("The Lie algebra basis and discrete generators of a LieGroup must all "
+                             f"be d x d of one size. Received shapes {sorted(sizes)}.")
+        d = (algebra + generators)[0].shape[0]
+        for i, h in enumerate(generators):
+            if abs(np.linalg.det(h)) < _TOLERANCE:
+                raise ValueError(f"LieGroup discrete generator {i} {_show(h)} is singular "
+                                 "(determinant 0); expected an invertible matrix.")
+        if algebra:
+            span = np.stack([a.ravel() for a in algebra], axis=1)
+            for i, h in enumerate(generators):
+                for j, a in enumerate(algebra):
+                    moved = (h @ a @ np.linalg.inv(h)).ravel()
+                    residual = moved - span @ np.linalg.lstsq(span, moved, rcond=None)[0]
+                    if np.max(np.abs(residual)) > 1e-6 * max(1.0, np.max(np.abs(moved))):
+                        raise ValueError(
+                            f"LieGroup discrete generator {i} {_show(h)} does not preserve the "
+                            f"Lie algebra: h A h^-1 for basis element {j} is not in its span. "
+                            "Expected generators of a group whose algebra is the one given.")
+        self.lie_algebra = tuple(algebra)
+        self.generators = tuple(generators)
+        self.dim = d
+        self._custom_name = name
+        self.name = name or (f"LieGroup(dim={d}, algebra={len(algebra)}, "
+                             f"discrete_generators={len(generators)})")
+
+    def __repr__(self):
+        return self.name
+
+    @property
+    def discrete_generators(self):
+        return self.generators
+
+    @property
+    def key(self):
+        rounded = [tuple(tuple(np.round(m, 12).ravel().tolist()) for m in ms)
+                   for ms in (self.lie_algebra, self.generators)]
+        return (type(self).__name__, self.dim, *rounded)
+
+    def __eq__(self, other):
+        return isinstance(other, LieGroup) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __mul__(self, other):
+        """`G1 * G2`: the direct product, acting block-diagonally (see `ProductGroup`)."""
+        if not isinstance(other, (FiniteGroup, LieGroup)):
+            return NotImplemented
+        return ProductGroup(self, other)
+
+    @property
+    def orthogonal(self):
+        """Whether every element is an orthogonal matrix (antisymmetric algebra, orthogonal
+        generators): then every representation built from `DefiningRep` is its own dual."""
+        return (all(np.allclose(a, -a.T, atol=1e-9) for a in self.lie_algebra)
+                and all(np.allclose(h @ h.T, np.eye(self.dim), atol=1e-9)
+                        for h in self.generators))
+
+    @property
+    def order(self):
+        raise ValueError(f"{self.name} is a continuous group: it has no finite order. Sample "
+                         "elements with .sample(k) instead.")
+
+    def elements(self, max_order=MAX_ORDER):
+        raise ValueError(f"{self.name} is a continuous group: its elements cannot be listed. "
+                         "Sample them with .sample(k) instead.")
+
+    def get_config(self):
+        config = {"group": "LieGroup", "lie_algebra": [a.tolist() for a in self.lie_algebra],
+                  "discrete_generators": [h.tolist() for h in self.generators]}
+        if self._custom_name:
+            config["name"] = self._custom_name
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["lie_algebra"], config.get("discrete_generators", ()),
+                   name=config.get("name"))
+
+    def sample(self, k, seed=None, scale=None):
+        """`k` elements: `expm` of random algebra elements times random discrete generators."""
+        rng = np.random.default_rng(seed)
+        scale = self.sample_scale if scale is None else scale
+        return [self._continuous_part(rng, scale) @ self._discrete_part(rng) for _ in range(k)]
+
+    def _continuous_part(self, rng, scale):
+        if not self.lie_algebra:
+            return np.eye(self.dim)
+        coefficients = rng.normal(scale=scale, size=len(self.lie_algebra))
+        return scipy.linalg.expm(np.tensordot(coefficients, np.stack(self.lie_algebra), 1))
+
+    def _discrete_part(self, rng):
+        g = np.eye(self.dim)
+        for i in rng.permutation(len(self.generators)):
+            if rng.random() < 0.5:
+                g = g @ self.generators[i]
+        return g
+
+    def describe(self, element):
+        return f"matrix {np.round(np.asarray(element), 4).tolist()}"
+
+
+class _NamedLieGroup(LieGroup):
+    """A named matrix group of one size parameter (or none); saves and compares as (class, n).
+
+    `invariant_form` is the bilinear form B the group preserves, `rho(g)^T B rho(g) = B`, and
+    `epsilon` says when the Levi-Civita tensor is invariant too: "always" (det 1: SO(n),
+    SO+(1,3)), "odd parity" (O(n), O(1,3): epsilon carries the determinant) or "never" (Sp,
+    where it is a polynomial in B). Their invariant tensors are then products of B's, B^-1's and
+    deltas over pairings of the slots, with at most one epsilon (the first fundamental theorem of
+    invariant theory), which `layers.lie_basis` builds in closed form.
+    """
+
+    epsilon = "never"
+    parameter = "n"
+
+    def __init__(self, n, lie_algebra, discrete_generators=(), label=None):
+        self.n = n
+        super().__init__(lie_algebra, discrete_generators, name=label)
+        self._custom_name = None
+
+    @property
+    def key(self):
+        return (type(self).__name__, self.n)
+
+    def get_config(self):
+        config = {"group": type(self).__name__}
+        if self.n is not None:
+            config[self.parameter] = self.n
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config[cls.parameter]) if cls.parameter in config else cls()
+
+
+def _rotation_algebra(n, axes=None):
+    """The basis E_ij - E_ji (i < j) of so(n), on the coordinates `axes` of R^n."""
+    axes = range(n) if axes is None else axes
+    basis = []
+    for i, j in itertools.combinations(axes, 2):
+        a = np.zeros((n, n))
+        a[j, i], a[i, j] = 1.0, -1.0
+        basis.append(a)
+    return basis
+
+
+class SpecialOrthogonalGroup(_NamedLieGroup):
+    """SO(n): rotations of R^n, `g^T g = I`, `det g = 1` (alias `SO(n)`); compact, Haar samples.
+
+    Example:
+
+    >>> g = SpecialOrthogonalGroup(3).sample(1, seed=0)[0]
+    >>> round(float(np.linalg.det(g)), 6)
+    1.0
+    """
+
+    is_compact = True
+    epsilon = "always"
+
+    def __init__(self, n):
+        n = _check_size(type(self).__name__, n, minimum=2)
+        super().__init__(n, _rotation_algebra(n), label=f"SO({n})")
+        self.invariant_form = np.eye(n)
+
+    def sample(self, k, seed=None, scale=None):
+        """`k` elements from Haar measure (`scale` applies to non-compact groups only)."""
+        return [_haar_orthogonal(self.n, rng, special=True)
+                for rng in [np.random.default_rng(seed)] for _ in range(k)]
+
+
+class OrthogonalGroup(_NamedLieGroup):
+    """O(n): rotations and reflections of R^n, `g^T g = I` (alias `O(n)`); compact, Haar samples.
+
+    Its discrete generator is the reflection `diag(-1, 1, ..., 1)`; `ParityRep` (the determinant)
+    tells pseudo-scalars and pseudo-vectors from scalars and vectors.
+    """
+
+    is_compact = True
+    epsilon = "odd parity"
+
+    def __init__(self, n):
+        n = _check_size(type(self).__name__, n, minimum=1)
+        reflection = np.diag([-1.0] + [1.0] * (n - 1))
+        super().__init__(n, _rotation_algebra(n), [reflection], label=f"O({n})")
+        self.invariant_form = np.eye(n)
+
+    def sample(self, k, seed=None, scale=None):
+        """`k` elements from Haar measure (`scale` applies to non-compact groups only)."""
+        return [_haar_orthogonal(self.n, rng, special=False)
+                for rng in [np.random.default_rng(seed)] for _ in range(k)]
+
+
+MINKOWSKI = np.diag([1.0, -1.0, -1.0, -1.0])
+
+
+def _lorentz_algebra():
+    boosts = []
+    for i in range(1, 4):
+        a = np.zeros((4, 4))
+        a[0, i] = a[i, 0] = 1.0
+        boosts.append(a)
+    return boosts + _rotation_algebra(4, axes=range(1, 4))
+
+
+class LorentzGroup(_NamedLieGroup):
+    """O(1,3): `g^T eta g = eta` with the metric `eta = diag(+1, -1, -1, -1)` (alias `O13()`).
+
+    Coordinates are `(t, x, y, z)`. The algebra is three boosts and three rotations; the
+    discrete generators are parity `diag(1, -1, -1, -1)` and time reversal `diag(-1, 1, 1, 1)`,
+    so all four components are reached. Not compact: `sample` draws `expm` of an algebra element
+    whose boost rapidities and rotation angles are N(0, 1) each (`scale=1`; pass `scale` to
+    change it), so a sampled boost has `gamma` around 2-3 and up to ~20 in a few thousand draws:
+    compare with a relative tolerance (`assert_equivariant(..., rtol=...)`).
+    """
+
+    epsilon = "odd parity"
+    parameter = None
+
+    def __init__(self):
+        super().__init__(None, _lorentz_algebra(),
+                         [np.diag([1.0, -1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, 1.0, 1.0])],
+                         label="O(1,3)")
+        self.invariant_form = MINKOWSKI.copy()
+
+
+class ProperLorentzGroup(_NamedLieGroup):
+    """SO+(1,3): the identity component of `LorentzGroup` (alias `SO13p()`), metric diag(+,-,-,-).
+
+    Proper (det 1) and orthochronous: boosts and rotations only; sampled as `LorentzGroup` is
+    (rapidities and angles N(0, scale^2), `scale=1`).
+    """
+
+    epsilon = "always"
+    parameter = None
+
+    def __init__(self):
+        super().__init__(None, _lorentz_algebra(), label="SO+(1,3)")
+        self.invariant_form = MINKOWSKI.copy()
+
+
+class SymplecticGroup(_NamedLieGroup):
+    """Sp(2m): linear maps of R^(2m) with `g^T J g = J`, `J = [[0, I_m], [-I_m, 0]]` (alias `Sp(m)`,
+    EMLP's spelling: `Sp(2)` acts on R^4).
+
+    Coordinates are `(q_1..q_m, p_1..p_m)`: phase space, where Hamiltonian flows are symplectic.
+    The algebra is `J S` for symmetric S (m(2m+1) elements). Not compact: samples are `expm` of
+    an algebra element with N(0, scale^2) coordinates, `scale=0.5` by default.
+    """
+
+    sample_scale = 0.5
+    parameter = "m"
+
+    def __init__(self, m):
+        m = _check_size(type(self).__name__, m, minimum=1)
+        n = 2 * m
+        j = np.block([[np.zeros((m, m)), np.eye(m)], [-np.eye(m), np.zeros((m, m))]])
+        algebra = []
+        for a, b in itertools.combinations_with_replacement(range(n), 2):
+            s = np.zeros((n, n))
+            s[a, b] = s[b, a] = 1.0
+            algebra.append(j @ s)
+        super().__init__(m, algebra, label=f"Sp({m})")
+        self.invariant_form = j
+
+    @property
+    def m(self):
+        return self.n
+
+
+class ProductGroup(LieGroup):
+    """`G1 x G2 x ...` acting block-diagonally on `R^(d1 + d2 + ...)`; also written `G1 * G2`.
+
+    An element is `block_diag(g1, g2, ...)`; the algebra is each factor's, placed in its block,
+    and so are the discrete generators. Samples are each factor's (Haar for compact ones,
+    uniform for finite ones) put together. A representation of one factor becomes one of the
+    product with `product.lift(rep)` (see `representations.FactorRep`), so a molecule's
+    positions, SO(3) x S_n acting on `(n, 3)` arrays, are `G.lift(V_Sn) * G.lift(V_SO3)`.
+
+    Example:
+
+    >>> G = SpecialOrthogonalGroup(3) * SymmetricGroup(4)
+    >>> G.dim, len(G.lie_algebra), len(G.generators)
+    (7, 3, 2)
+    """
+
+    def __init__(self, *factors):
+        flat = []
+        for f in factors:
+            if not isinstance(f, (FiniteGroup, LieGroup)):
+                raise ValueError(f"ProductGroup needs groups (e.g. SO(3), SymmetricGroup(4)). "
+                                 f"Received: {f!r}")
+            flat.extend(f.factors if isinstance(f, ProductGroup) else [f])
+        if len(flat) < 2:
+            raise ValueError(f"ProductGroup needs at least two groups. Received: {factors!r}")
+        self.factors = tuple(flat)
+        self.offsets = tuple(np.cumsum([0] + [f.dim for f in flat]).tolist())
+        algebra, generators = [], []
+        for i, f in enumerate(flat):
+            algebra += [self._embed(i, a, zero=True) for a in getattr(f, "lie_algebra", ())]
+            generators += [self._embed(i, h) for h in f.generators]
+        super().__init__(algebra, generators, name=" x ".join(repr(f) for f in flat))
+        self._custom_name = None
+
+    def _embed(self, index, matrix, zero=False):
+        d = self.offsets[-1]
+        out = np.zeros((d, d)) if zero else np.eye(d)
+        start, stop = self.offsets[index], self.offsets[index + 1]
+        out[start:stop, start:stop] = matrix
+        return out
+
+    def block(self, index, element):
+        """The factor-`index` block of a product element (or Lie algebra element)."""
+        start, stop = self.offsets[index], self.offsets[index + 1]
+        return np.asarray(element)[start:stop, start:stop]
+
+    @property
+    def is_compact(self):
+        return all(getattr(f, "is_compact", True) for f in self.factors)
+
+    @property
+    def key(self):
+        return ("ProductGroup",) + tuple(f.key for f in self.factors)
+
+    def get_config(self):
+        return {"group": "ProductGroup", "factors": [f.get_config() for f in self.factors]}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(*[group_from_config(c) for c in config["factors"]])
+
+    def sample(self, k, seed=None, scale=None):
+        rng = np.random.default_rng(seed)
+        parts = [f.sample(k, seed=int(rng.integers(2**31))) if isinstance(f, FiniteGroup) else
+                 f.sample(k, seed=int(rng.integers(2**31)), scale=scale) for f in self.factors]
+        return [scipy.linalg.block_diag(*blocks) for blocks in zip(*parts, strict=True)]
+
+
+# Short names in EMLP's spelling (the classes themselves: `SO(3) == SpecialOrthogonalGroup(3)`).
+SO = SpecialOrthogonalGroup
+O = OrthogonalGroup  # noqa: E741
+Sp = SymplecticGroup  # on R^(2m), as EMLP's Sp(m)
+O13 = LorentzGroup
+SO13p = ProperLorentzGroup
+
+
+def _haar_orthogonal(n, rng, special):
+    """A Haar-distributed element of O(n) (or SO(n)): QR of a Gaussian matrix with the signs of
+    R's diagonal moved into Q (Mezzadri 2007), then one column flipped when det must be 1."""
+    q, r = np.linalg.qr(rng.normal(size=(n, n)))
+    q = q * np.sign(np.diag(r))[None, :]
+    if special and np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def _matrices(argument, matrices):
+    out = []
+    for i, m in enumerate(list(matrices) if not isinstance(matrices, np.ndarray) else
+                          list(matrices)):
+        try:
+            m = np.asarray(m, dtype=np.float64)
+        except (ValueError, TypeError):
+            raise ValueError(f"LieGroup {argument}[{i}] is not a matrix of numbers. Received: "
+                             f"{_show(m)}") from None
+        if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+            raise ValueError(f"LieGroup {argument}[{i}] must be a square d x d matrix. Received "
+                             f"shape {m.shape}.")
+        if not np.all(np.isfinite(m)):
+            raise ValueError(f"LieGroup {argument}[{i}] has NaN or inf entries; expected finite "
+                             f"numbers. Received: {_show(m)}")
+        out.append(m)
+    return out
+
+
+def _check_size(owner, n, minimum):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
+        raise ValueError(f"{owner} needs an integer size >= {minimum}. Received: {n!r}")
+    return int(n)
+
+
 _GROUPS = {cls.__name__: cls for cls in (
     FiniteGroup, PermutationGroup, SymmetricGroup, CyclicGroup, DihedralGroup, TrivialGroup,
     ImageDihedralGroup, ImageRotationGroup)}
+_LIE_GROUPS = {cls.__name__: cls for cls in (
+    LieGroup, SpecialOrthogonalGroup, OrthogonalGroup, LorentzGroup, ProperLorentzGroup,
+    SymplecticGroup, ProductGroup)}
+GROUP_TYPES = (FiniteGroup, LieGroup)  # what a representation may represent
 
 
 def group_from_config(config):
     """The group a `get_config()` dict describes."""
-    if isinstance(config, FiniteGroup):
+    if isinstance(config, GROUP_TYPES):
         return config
     name = config.get("group") if isinstance(config, dict) else None
+    if name in _LIE_GROUPS:
+        try:
+            return _LIE_GROUPS[name].from_config(config)
+        except KeyError as missing:
+            raise ValueError(f"Invalid {name} config: it lacks the key {missing}. Received: "
+                             f"{config!r}") from None
     if name not in _GROUPS:
         raise ValueError(
-            f"Unknown group config: expected a dict with 'group' one of {sorted(_GROUPS)}. "
-            f"Received: {config!r}"
+            f"Unknown group config: expected a dict with 'group' one of "
+            f"{sorted(_GROUPS | _LIE_GROUPS)}. Received: {config!r}"
         )
     if "n" in config:
         return _GROUPS[name](config["n"])
     if "height" in config:
         return _GROUPS[name](config["height"], config["width"])
     return _GROUPS[name](config["generators"], name=config.get("name"))
+
+
+GROUP_NAMES = re.compile(r"^(SO|O|Sp)\((\d+)\)$|^O\(1,\s*3\)$|^SO\+\(1,\s*3\)$")
+
+
+def group_from_name(text):
+    """A named continuous group from its short name: `"SO(3)"`, `"O(5)"`, `"Sp(2)"` (on R^4),
+    `"O(1,3)"` (`LorentzGroup`) or `"SO+(1,3)"` (`ProperLorentzGroup`), for presets and `--set`.
+
+    Example:
+
+    >>> group_from_name("O(1,3)")
+    O(1,3)
+    """
+    match = GROUP_NAMES.match(text.replace(" ", "")) if isinstance(text, str) else None
+    if not match:
+        raise ValueError("Unknown group name: expected SO(n), O(n), Sp(m), O(1,3) or SO+(1,3). "
+                         f"Received: {text!r}")
+    if match.group(1):
+        return {"SO": SpecialOrthogonalGroup, "O": OrthogonalGroup,
+                "Sp": SymplecticGroup}[match.group(1)](int(match.group(2)))
+    return LorentzGroup() if text.replace(" ", "").startswith("O") else ProperLorentzGroup()
 
 
 def permutation_matrix(p):

@@ -11,7 +11,7 @@ from sklearn import datasets as sk_datasets
 from sklearn.preprocessing import StandardScaler
 
 from eqzoo import datasets
-from eqzoo.datasets import registry, sklearn_sets, synthetic, tfds_sets
+from eqzoo.datasets import emlp_tasks, registry, sklearn_sets, synthetic, tfds_sets
 from eqzoo.datasets.info import DatasetInfo
 from tests.dataset_checks import assert_splits_match_info, collect
 
@@ -21,7 +21,7 @@ TABULAR = ["iris", "wine", "breast_cancer", "diabetes"]
 
 def small(name):
     """Options that keep a dataset tiny."""
-    return {"num_examples": 100} if name in synthetic.TASKS else {}
+    return {"num_examples": 100} if name in {**synthetic.TASKS, **emlp_tasks.TASKS} else {}
 
 
 def test_marker_and_names():
@@ -29,6 +29,7 @@ def test_marker_and_names():
         "digits", "iris", "wine", "breast_cancer", "diabetes", "mnist", "fashion_mnist", "cifar10",
         "quadratic_form", "set_sum", "set_max", "cyclic_signal", "hopfield_patterns",
         "digits_rotated", "graph_triangles", "line_graph_degrees",
+        "o5_synthetic", "inertia", "particle_scattering",
     }
     assert datasets.list_datasets("set_*") == ["set_max", "set_sum"]
     assert datasets.describe("digits")[0] == "scikit-learn"
@@ -116,7 +117,7 @@ def test_seed_fixes_the_split_and_the_order():
     np.testing.assert_array_equal(collect(a.validation)[0], collect(a.validation)[0])
 
 
-@pytest.mark.parametrize("name", ["digits", "diabetes", "set_sum"])
+@pytest.mark.parametrize("name", ["digits", "diabetes", "set_sum", "inertia"])
 def test_reconstruction_targets_are_the_inputs(name):
     plain = datasets.get_info(name, **small(name))
     train, _, test, info = datasets.load(name, reconstruction=True, **small(name))
@@ -142,7 +143,7 @@ def test_a_keras_model_trains_on_a_split():
     "name, match",
     [
         ("digit", "Unknown dataset 'digit'. Did you mean: 'digits'"),
-        ("nothing_like_it", r"datasets.list_datasets\(\) lists the 16 registered names"),
+        ("nothing_like_it", r"datasets.list_datasets\(\) lists the 19 registered names"),
         (3, "Unknown dataset '3'"),
     ],
 )

@@ -96,7 +96,8 @@ def test_groups_differ_by_what_they_are():
     (lambda: PermutationGroup([]), "at least one generator"),
     (lambda: CyclicGroup(0), "Received: n=0"),
     (lambda: SymmetricGroup(2.5), "Received: n=2.5"),
-    (lambda: group_from_config({"group": "LieGroup", "n": 3}), "Unknown group config"),
+    (lambda: group_from_config({"group": "TorusGroup", "n": 3}), "Unknown group config"),
+    (lambda: group_from_config({"group": "LieGroup", "n": 3}), "lacks the key 'lie_algebra'"),
     # Two reflections whose mirrors meet at 1 radian: each of order 2, together infinite.
     (lambda: FiniteGroup([np.diag([1.0, -1.0]), reflection(1.0)]).elements(max_order=50),
      "more than 50 elements"),
@@ -232,7 +233,7 @@ def test_rep_config_round_trip(name):
      "same group"),
     (lambda: ChannelRep(DefiningRep(CyclicGroup(3)), 0), "Received: channels=0"),
     (lambda: TrivialRep(CyclicGroup(3), dim=0), "Received: dim=0"),
-    (lambda: DefiningRep("S4"), "needs a FiniteGroup"),
+    (lambda: DefiningRep("S4"), "needs a group"),
     (lambda: DefiningRep(KLEIN).permutation(np.eye(2)), "not a permutation representation"),
     (lambda: DefiningRep(CyclicGroup(3)).act(np.eye(3), np.ones((2, 4))),
      r"trailing shape is \(3,\). Received: shape=\(2, 4\)"),

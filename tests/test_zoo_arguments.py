@@ -9,8 +9,8 @@ from eqzoo.zoo import arguments, registry
 
 
 def first_preset(architecture):
-    return next(name for name in zoo.list_models()
-                if zoo.get_preset(name)["architecture"] == architecture)
+    return next((name for name in zoo.list_models()
+                 if zoo.get_preset(name)["architecture"] == architecture), None)
 
 
 def bad_values(spec):
@@ -29,6 +29,10 @@ def bad_values(spec):
         return ["no_such_thing", 3, None, ""]
     if isinstance(spec, arguments.Name):
         return ["", "a/b", 3, None]
+    if isinstance(spec, arguments.GroupName):
+        return ["SO3", "U(2)", "O(1,2)", 3, None, ""]
+    if isinstance(spec, arguments.RepText):
+        return ["5*X", "V+", "2*", 3, None, ""]
     raise AssertionError(f"no bad values listed for {spec!r}: add them here")
 
 
@@ -44,14 +48,16 @@ def test_every_argument_declares_its_type_and_the_memory_is_declared(architectur
 
 @pytest.mark.parametrize("architecture", zoo.list_architectures())
 def test_every_argument_refuses_wrong_types_and_ranges(architecture):
-    """Whether or not the preset sets it (issue 12: depth=-1, residual="no")."""
+    """Whether or not the preset sets it (issue 12: depth=-1, residual="no"); an architecture
+    with no preset yet is checked on its own."""
     name = first_preset(architecture)
     for argument, spec in registry.architecture_specs(architecture).items():
         for value in bad_values(spec):
             if isinstance(spec, arguments.Optional) and value is None:
                 continue
             with pytest.raises(ValueError) as error:
-                registry.check_arguments(name, {argument: value})
+                registry.check_arguments(name or architecture, {argument: value},
+                                         architecture=None if name else architecture)
             message = str(error.value)
             assert f"`{argument}`" in message and "expected" in message, message
             assert f"Received: {argument}=" in message, message

@@ -121,6 +121,28 @@ class Activation(Spec):
         return True
 
 
+class GroupName(Spec):
+    """A named continuous group: SO(n), O(n), Sp(m), O(1,3) or SO+(1,3)."""
+
+    expected = "a group name: 'SO(n)', 'O(n)', 'Sp(m)', 'O(1,3)' or 'SO+(1,3)'"
+
+    def accepts(self, value):
+        from eqzoo.layers.groups import GROUP_NAMES  # keeps Keras out of import time
+
+        return isinstance(value, str) and bool(GROUP_NAMES.match(value.replace(" ", "")))
+
+
+class RepText(Spec):
+    """A representation as text (`layers.representations.parse_rep`), e.g. '5*S + 5*V', 'T2'."""
+
+    expected = "a representation such as '5*S + 5*V', 'T2' or '4*V' (atoms S, V, P, Tk, T(p,q))"
+
+    def accepts(self, value):
+        from eqzoo.layers.representations import is_rep_text  # keeps Keras out of import time
+
+        return is_rep_text(value)
+
+
 class Sizes(Spec):
     """A list of integers in a range; `ndim` fixes its length. Returned as a tuple."""
 

@@ -119,11 +119,16 @@ def _symmetry_group(metadata):
         return (f"none: the {metadata['constraint']} constraint acts on the weights, not on the "
                 "inputs and outputs")
     rep_in, rep_out = rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"])
-    return (f"{rep_in.group!r}, order {_order(rep_in.group):,}; acting on inputs by "
-            f"`{rep_in!r}` and on outputs by `{rep_out!r}`")
+    order = _order(rep_in.group)
+    size = ("continuous" if order is None else f"order {order:,}")
+    return (f"{rep_in.group!r}, {size}; acting on inputs by `{rep_in!r}` and on outputs by "
+            f"`{rep_out!r}`")
 
 
 def _order(group):
+    """The number of elements, or None for a continuous group (whose `.order` raises)."""
+    if getattr(group, "lie_algebra", ()):
+        return None
     n = getattr(group, "n", None)
     return ORDERS[type(group).__name__](n) if type(group).__name__ in ORDERS else group.order
 

@@ -231,7 +231,9 @@ def _representations(model, preset, equivariance):
         raise ValueError(f"`equivariance` must be a pair (rep_in, rep_out) of Representations. "
                          f"Received: {equivariance!r}")
     shape = tuple(model.inputs[0].shape[1:])
-    if tuple(equivariance[0].shape) != shape:
+    # A representation takes its own shape or, flattened row-major, (dim,): T(2) of O(3) moves
+    # (3, 3) matrices and the 9 values of their rows alike (`Representation.act`).
+    if shape not in {tuple(equivariance[0].shape), (equivariance[0].dim,)}:
         raise ValueError(f"The representation {equivariance[0]!r} acts on inputs of shape "
                          f"{tuple(equivariance[0].shape)}, but {model.name!r} takes {shape}: "
                          "its equivariance cannot be measured with it.")

@@ -1,0 +1,62 @@
+"""Presets of the `emlp` architecture (zoo/emlp.py) for the EMLP paper's three tasks, and twins.
+
+Each task's group and representations are EMLP's own (`emlp/datasets.py`): O(5) on two vectors
+to a scalar (`o5_synthetic`), O(3) on 5 masses and 5 positions to the inertia matrix T(2)
+(`inertia`), the Lorentz group O(1,3) on four 4-momenta to a scalar (`particle_scattering`).
+The paper's model is 3 EMLP layers of 384 channels; these use 128, so that the shipped weights
+stay small (about 100 KB) and an epoch stays within a few times the twin's. Each twin is EMLP's
+MLP baseline (`constrained=False`: Dense layers as wide as the hidden features, swish).
+"""
+
+from eqzoo.layers.groups import group_from_name
+from eqzoo.layers.representations import parse_rep
+from eqzoo.zoo.emlp import REFERENCE
+from eqzoo.zoo.registry import make_preset, register_presets, shipped_weights
+
+CHANNELS = 128
+# task -> (group, rep_in, rep_out, what the input and output are)
+TASKS = {
+    "o5_synthetic": ("O(5)", "2*V", "S", "two vectors of R^5 to an invariant scalar"),
+    "inertia": ("O(3)", "5*S + 5*V", "T2",
+                "5 masses and 5 positions in R^3 to the inertia matrix"),
+    "particle_scattering": ("O(1,3)", "4*V", "S",
+                            "four 4-momenta to the Lorentz-invariant scattering term"),
+}
+
+
+def _pair(task, *, params, twin_params, weights=None):
+    """The EMLP preset of `task` and its MLP twin, as `{name: preset}`."""
+    group, rep_in, rep_out, what = TASKS[task]
+    config = {"group": group, "rep_in": rep_in, "rep_out": rep_out, "channels": CHANNELS}
+    g = group_from_name(group)
+    common = {"architecture": "emlp", "task": "regression", "datasets": [task],
+              "reference": REFERENCE}
+    name, twin = f"emlp_{task}", f"mlp_{task}"
+    return {
+        name: make_preset(
+            **common, config=config, params=params, twin=twin, constraint="equivariant",
+            description=f"{group}-equivariant EMLP, 3 layers of {CHANNELS} channels: {what}",
+            equivariance=(parse_rep(rep_in, g), parse_rep(rep_out, g)), weights=weights),
+        twin: make_preset(
+            **common, config={**config, "constrained": False}, params=twin_params, twin=name,
+            constraint=None,
+            description=f"MLP twin of {name} (EMLP's baseline): 3 swish Dense layers as wide "
+                        "as its hidden features"),
+    }
+
+
+PRESETS = {
+    # Each `weights` is the final weights of the preset's train.py command (the dataset's
+    # default 1,000 training examples), which tests/test_pretrained.py reproduces; test/loss is
+    # the MSE of standardised targets (times the target scale squared, 5.909^2 for
+    # o5_synthetic: the raw MSE of the EMLP paper's tables).
+    **_pair("o5_synthetic", params=27_378, twin_params=34_561, weights=shipped_weights(
+        preset="emlp_o5_synthetic", dataset="o5_synthetic",
+        sha256="66310911c5eaa488504a5b5dd3f1e05dc5d482f69a8a7c59a159bcab71910f1c",
+        test_metrics={"test/loss": 0.000367208, "test/mae": 0.011131},
+        weights_digest="3e28f6d3592e40c60551883987d21795f91ea671bdba04c8fc692eb3df1d4e5f")),
+    **_pair("inertia", params=22_167, twin_params=36_873),
+    **_pair("particle_scattering", params=25_439, twin_params=35_329),
+}
+
+register_presets(PRESETS)
