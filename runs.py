@@ -134,6 +134,41 @@ def prepare_run_folder(folder, config):
     write_json(saved_path, config)
 
 
+def record_config(config, preset, info, model, replicas):
+    """Adds to the resolved config what the run folder and W&B record beside it: the task, the
+    preset's config and metadata, the dataset's info, the parameter counts, the versions and the
+    git state. Needs the training stack, which the caller has imported."""
+    import platform
+
+    import keras
+    import numpy as np
+    import wandb
+
+    from eqzoo.distribute import import_tensorflow
+
+    tf = import_tensorflow()
+    config.update(
+        task=preset["metadata"]["task"],
+        preset_config=preset["config"],
+        model_config={**preset["config"], **config["overrides"]},
+        preset_metadata={k: v for k, v in preset["metadata"].items() if k != "weights"},
+        dataset_info=info.to_dict(),
+        parameters={"total": model.count_params(),
+                    "trainable": sum(math.prod(w.shape) for w in model.trainable_weights)},
+        replicas=replicas,
+        backend=keras.backend.backend(),
+        versions={"python": platform.python_version(), "tensorflow": tf.__version__,
+                  "keras": keras.__version__, "numpy": np.__version__, "wandb": wandb.__version__},
+        git=git_state(),
+    )
+
+
+def print_config(config):
+    print("Resolved config:")
+    for key, value in config.items():
+        print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
+
 def git_state():
     here = os.path.dirname(os.path.abspath(__file__))
     try:

@@ -19,18 +19,16 @@ import json
 import logging
 import math
 import os
-import platform
 import shutil
 import sys
 import tempfile
 import time
 
-from eqzoo import checks, commands, distribute, runs
+from eqzoo import checks, commands, distribute, endings, runs
 from eqzoo.checks import CHOICES, setup_errors
 from eqzoo.fileio import write_json
 from eqzoo.interrupts import Interrupted, Interrupts
 from eqzoo.messages import (
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     UsageError,
@@ -236,14 +234,12 @@ def train(args, interrupts):
     with setup_errors():
         config, preset = resolve_config(args)
     # The command line is sound: now the training stack, which takes seconds to import.
-    tf = distribute.import_tensorflow()
+    distribute.import_tensorflow()
     import keras
-    import numpy as np
-    import wandb
 
     from eqzoo import datasets, wandb_logging, zoo
     from eqzoo.layers.equivariance_monitor import EquivarianceMonitor
-    from eqzoo.zoo.tasks import OPTIMIZERS, TASK_LOSS_AND_METRICS
+    from eqzoo.zoo.tasks import compile_for_task
 
     distribute.check_backend(vars(args).get("backend"), config["strategy"])
     task = preset["metadata"]["task"]
@@ -264,30 +260,13 @@ def train(args, interrupts):
         with setup_errors():
             model = zoo.create_model(config["model"], **config["overrides"])
             checks.check_fit(config, preset, info, model)
-        learning_rate = config["learning_rate"]
-        if config["lr_schedule"] == "cosine":
-            steps = config["epochs"] * math.ceil(info.train_size / config["batch_size"])
-            learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-        make_loss, metrics = TASK_LOSS_AND_METRICS[task]
-        model.compile(optimizer=OPTIMIZERS[config["optimizer"]](learning_rate), loss=make_loss(),
-                      metrics=metrics)
+        compile_for_task(model, task, config["optimizer"], config["learning_rate"],
+                         config["lr_schedule"],
+                         config["epochs"] * math.ceil(info.train_size / config["batch_size"]))
 
     # The resolved config, as the run folder and W&B record it.
     config["run_id"] = config["run_id"] or runs.default_run_id(config)
-    config.update(
-        task=task,
-        preset_config=preset["config"],
-        model_config={**preset["config"], **config["overrides"]},
-        preset_metadata={k: v for k, v in preset["metadata"].items() if k != "weights"},
-        dataset_info=info.to_dict(),
-        parameters={"total": model.count_params(),
-                    "trainable": sum(math.prod(w.shape) for w in model.trainable_weights)},
-        replicas=strategy.num_replicas_in_sync,
-        backend=keras.backend.backend(),
-        versions={"python": platform.python_version(), "tensorflow": tf.__version__,
-                  "keras": keras.__version__, "numpy": np.__version__, "wandb": wandb.__version__},
-        git=runs.git_state(),
-    )
+    runs.record_config(config, preset, info, model, strategy.num_replicas_in_sync)
     config = json.loads(json.dumps(config))  # tuples become lists: saved as printed
     chief = distribute.is_chief(strategy)
     if chief:
@@ -298,7 +277,7 @@ def train(args, interrupts):
         print(f"Worker {strategy.cluster_resolver.task_id}: not the chief, writing to {folder}")
     # From here on a Ctrl-C stops at the next batch or step, saves, and says how to resume.
     interrupts.defer(folder if chief else None)
-    print_config(config)
+    runs.print_config(config)
     # An equivariant preset's error is measured each epoch on the first validation batch.
     spec = preset["metadata"].get("equivariance")
     monitor = spec and EquivarianceMonitor(spec["rep_in"], spec["rep_out"],
@@ -309,7 +288,7 @@ def train(args, interrupts):
         return fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strategy,
                                  interrupts)
     except Interrupted:
-        return stop_interrupted(model, folder, run, interrupts)
+        return endings.stop_interrupted(model, folder, run, interrupts)
 
 
 def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strategy, interrupts):
@@ -363,7 +342,7 @@ def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strate
                             shuffle=False)  # the pipeline shuffles, anew each epoch
         losses = history.history.get("loss", [])
     if (losses and not np.isfinite(losses[-1])) or not checkpoints.weights_finite(model):
-        return stop_non_finite(config, losses, folder, run)
+        return endings.stop_non_finite(config, losses, folder, run)
     interrupts.check()
     backup.mark_finished(config["epochs"])  # a kill from here on resumes at the evaluation
 
@@ -403,52 +382,6 @@ def fit_evaluate_save(config, model, splits, monitor, folder, chief, run, strate
               file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
-
-
-def stop_non_finite(config, losses, folder, run):
-    """A NaN or inf stop: nothing non-finite is saved (best.keras holds the best finite epoch,
-    if any), no metrics.json, and W&B's summary says why the run stopped."""
-    from eqzoo import wandb_logging
-
-    best = os.path.join(folder, "best.keras")
-    epoch = len(losses) if losses else "?"
-    if run is not None:
-        wandb_logging.wandb_call("summary", run.summary.update,
-                                 {"stopped": "non-finite loss or weights", "stopped_epoch": epoch})
-        wandb_logging.wandb_call("finish", run.finish, exit_code=EXIT_FAILED)
-    kept = (f"the best finite model so far is {best}" if os.path.exists(best)
-            else "no epoch ended with finite weights, so no model was saved")
-    loss = losses[-1] if losses else "non-finite"
-    print(f"train.py: error: the training loss became {loss} in epoch {epoch} and "
-          f"TerminateOnNaN stopped the run; try a lower --learning-rate (it was "
-          f"{config['learning_rate']:g}); {kept}.", file=sys.stderr)
-    return EXIT_FAILED
-
-
-def stop_interrupted(model, folder, run, interrupts):
-    """After a Ctrl-C: the current weights as interrupted.keras (if finite), W&B finished with
-    exit code 130, and the resume command; the last epoch's backup is what a resume uses."""
-    from eqzoo import checkpoints, wandb_logging
-
-    saved = ""
-    if model.optimizer is not None and model.optimizer.built and \
-            checkpoints.weights_finite(model):
-        path = os.path.join(folder, "interrupted.keras")
-        checkpoints.save_model(model, path)
-        saved = f"; the model is in {path}"
-    if run is not None:
-        wandb_logging.wandb_call("finish", run.finish, exit_code=EXIT_INTERRUPTED)
-    print(f"\ntrain.py: interrupted{saved}. Resume with: python train.py --resume {folder}",
-          file=sys.stderr)
-    return EXIT_INTERRUPTED
-
-
-def print_config(config):
-    print("Resolved config:")
-    for key, value in config.items():
-        print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
-
-
 
 
 if __name__ == "__main__":
