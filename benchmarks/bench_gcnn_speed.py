@@ -113,9 +113,10 @@ def speed(args):
     if peer is None:
         rows += [f"escnn not measured: {why}", ""]
     else:
+        errors = ", ".join(f"{k} {v:.1e}" for k, v in peer.info["invariance_error"].items())
         rows += [f"escnn {peer.info['escnn']} on torch {peer.info['torch']} (numpy "
                  f"{peer.info['numpy']}), its own venv `{args.escnn_python}`, interleaved round "
-                 "by round with the Keras steps", ""]
+                 f"by round with the Keras steps; its nets' invariance errors: {errors}", ""]
     rows += ["| group | c | variant | step ms (median) | ratio to the same framework's conv "
              "with \\|G\\| c channels (median, middle half of rounds) | ratio to escnn R2Conv "
              "(median, middle half) | trainable params |", "|---|---|---|---|---|---|---|"]

@@ -7,7 +7,8 @@ Builds, for every `[group, c]` in `configs`, the network `bench_gcnn_speed.py` t
 `layers` R2Conv 3 x 3 (padding 1) + ReLU on `c` regular fields of C_4 ("p4") or D_4 ("p4m")
 (|G| * c channels), group pooling, spatial max, Linear(10); and a torch `Conv2d` net with |G| * c
 channels. One training step is forward, MSE loss, backward and Adam on a fixed random batch.
-It prints `READY <json>` (parameters, versions), then answers each stdin line
+It prints `READY <json>` (parameters, each escnn net's invariance error under quarter turns and,
+for p4m, a flip, versions), then answers each stdin line
 `{"config": "p4-8", "seconds": 0.4}` with `TIMES <json>` (seconds per step of each variant, the
 call counts calibrated once), so the parent interleaves these rounds with its own. With
 `single_thread`, torch uses one thread and steps are timed by process CPU time, as in
@@ -81,6 +82,21 @@ def train_step(net, batch, side):
     return step, sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
+def invariance_error(net, group, side):
+    """`max |f(g x) - f(x)|` over the quarter turns (and, for p4m, a flip) of a random batch: the
+    escnn network is as exactly invariant as ours, so the two time the same kind of model."""
+    x = torch.randn(4, 1, side, side, generator=torch.Generator().manual_seed(0))
+    moved = [torch.rot90(x, k, dims=(2, 3)) for k in (1, 2, 3)]
+    if group == "p4m":
+        moved.append(torch.flip(x, dims=(2,)))
+    net.eval()
+    with torch.no_grad():
+        y = net(x)
+        error = max(float(torch.max(torch.abs(net(m) - y))) for m in moved)
+    net.train()
+    return error
+
+
 def main():
     args = json.loads(sys.argv[1])
     clock = time.perf_counter
@@ -94,17 +110,19 @@ def main():
             step()
         return (clock() - start) / calls
 
-    steps, params = {}, {}
+    steps, params, errors = {}, {}, {}
     for group, c in args["configs"]:
         key = f"{group}-{c}"
         nets = {"escnn R2Conv": escnn_net(group, c, args["layers"]),
                 "torch Conv2d (same channels)": torch_cnn(ORDERS[group] * c, args["layers"])}
+        errors[key] = invariance_error(nets["escnn R2Conv"], group, args["side"])
         steps[key], params[key] = {}, {}
         for name, net in nets.items():
             steps[key][name], params[key][name] = train_step(net, args["batch"], args["side"])
     import escnn
 
-    print("READY " + json.dumps({"params": params, "torch": torch.__version__,
+    print("READY " + json.dumps({"params": params, "invariance_error": errors,
+                                 "torch": torch.__version__,
                                  "escnn": getattr(escnn, "__version__", "?"),
                                  "numpy": np.__version__}), flush=True)
     calls = {}

@@ -1,8 +1,9 @@
 """The 28 x 28 MNIST G-CNN presets through train.py on tfds.testing.mock_data (no network): they
 train (upright, tested on `--dataset-option rotate=test`), save, and the saved model gives the
 same logits on the test images turned by np.rot90 (and, for p4m, flipped) as on the upright
-ones, and on the `rotate="test"` split as upright."""
+ones, and on the `rotate="test"` split as upright; train.py logs its equivariance error."""
 
+import csv
 import json
 import os
 
@@ -45,6 +46,12 @@ def test_mnist_gcnn_trains_on_mocked_mnist_and_stays_invariant(preset, flips, mn
     with open(os.path.join(folder, "metrics.json")) as f:
         metrics = json.load(f)
     assert np.isfinite(metrics["test/loss"]), metrics
+    # train.py's per-epoch equivariance logging, through the preset's ImageRep -> TrivialRep
+    group = "ImageDihedralGroup_28_28" if flips else "ImageRotationGroup_28_28"
+    with open(os.path.join(folder, "history.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and 0 <= float(rows[0][f"equivariance/{group}"]) < 1e-4
+    assert 0 <= metrics[f"equivariance/{group}"] < 1e-4
     model = keras.saving.load_model(os.path.join(folder, "model.keras"))
     assert model.count_params() == {"p4_cnn_mnist": 15_222, "p4m_cnn_mnist": 14_796}[preset]
     logits = np.asarray(model.predict(upright, verbose=0))
