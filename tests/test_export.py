@@ -6,6 +6,8 @@ export are marked slow; the refusals before anything is written are quick.
 
 import json
 import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -16,6 +18,7 @@ from eqzoo.layers.equivariance import equivariance_error
 from eqzoo.layers.fold import fold_to_dense
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.zoo import export
+from tests.extras import marks
 
 ARTIFACTS = {"keras": "model.keras", "saved_model": "saved_model", "tflite": "model.tflite"}
 RUNTIMES = {"keras": "keras.saving.load_model", "saved_model": "tf.saved_model.load",
@@ -229,3 +232,32 @@ def test_cli_bad_export_requests_exit_2_with_one_line(argv, fragments, tmp_path,
     assert len(lines) == 1 and lines[0].startswith("train.py: error: "), err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+# A model built under JAX or PyTorch exports too: JAX through jax2tf, PyTorch by way of its .keras
+# file exported under TensorFlow (`export._tf_saved_model`); either way the artifact is served and
+# checked like a TensorFlow one. The script runs in a fresh process on that backend.
+EXPORT_ON_BACKEND = """
+import json, sys
+from eqzoo import zoo
+model = zoo.create_model("deepsets_set_sum", width=4)
+reports = {fmt: zoo.export_model(model, f"{sys.argv[1]}/{fmt}/{name}", fmt,
+                                 preset="deepsets_set_sum")
+           for fmt, name in [("saved_model", "saved_model"), ("tflite", "model.tflite")]}
+print(json.dumps(reports))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", [pytest.param(b, marks=marks(b)) for b in ("jax", "torch")])
+def test_a_model_built_on_another_backend_exports_and_verifies(backend, tmp_path):
+    done = subprocess.run([sys.executable, "-c", EXPORT_ON_BACKEND, str(tmp_path)],
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "KERAS_BACKEND": backend})
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = json.loads(done.stdout.strip().splitlines()[-1])
+    for fmt, report in reports.items():
+        assert report["passed"], (fmt, report)
+        assert report["max_abs_error"] <= 1e-5
+        assert report["equivariance"]["exported"] <= 1e-5
+        assert report["serving_process"]["eqzoo_modules"] == []

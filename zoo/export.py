@@ -275,12 +275,12 @@ def _write_atomically(folded, path, format):
         if format == "keras":
             folded.save(staged)
         elif format == "saved_model":
-            folded.export(staged, format="tf_saved_model", verbose=False)
+            _tf_saved_model(folded, staged, staging)
         else:
             import tensorflow as tf
 
             saved_model = os.path.join(staging, "saved_model")
-            folded.export(saved_model, format="tf_saved_model", verbose=False)
+            _tf_saved_model(folded, saved_model, staging)
             try:
                 flatbuffer = tf.lite.TFLiteConverter.from_saved_model(saved_model).convert()
             except Exception as error:  # the converter's ConverterError, with MLIR locations
@@ -295,6 +295,40 @@ def _write_atomically(folded, path, format):
         os.replace(staged, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# Writes a SavedModel from a .keras file under the TensorFlow backend (argv: the two paths).
+_TF_EXPORT = """
+import sys
+import keras
+import eqzoo.layers, eqzoo.zoo  # registers the layers a folded model may still hold
+model = keras.saving.load_model(sys.argv[1], compile=False)
+model.export(sys.argv[2], format="tf_saved_model", verbose=False)
+"""
+
+
+def _tf_saved_model(model, path, scratch, timeout=600):
+    """`model.export(path, format="tf_saved_model")`. Under PyTorch, Keras exports through
+    `torch.export` and fails on the batch dimension; a `.keras` file is the same model on every
+    backend, so it is written and exported by a TensorFlow-backend process instead (the artifact
+    is then verified like any other)."""
+    if keras.backend.backend() != "torch":
+        model.export(path, format="tf_saved_model", verbose=False)
+        return
+    source = os.path.join(scratch, "model.keras")
+    model.save(source)
+    try:
+        done = subprocess.run([sys.executable, "-c", _TF_EXPORT, source, path],
+                              capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "KERAS_BACKEND": "tensorflow",
+                                   "TF_CPP_MIN_LOG_LEVEL": "3"})
+    except subprocess.TimeoutExpired:
+        raise ExportVerificationError(f"Exporting {model.name!r} under TensorFlow took more "
+                                      f"than {timeout} s.") from None
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
+        raise ExportVerificationError(f"Exporting {model.name!r} under TensorFlow failed: "
+                                      f"{lines[-1]}")
 
 
 def _serve(path, format, batch, timeout):
