@@ -1,7 +1,10 @@
-"""Files written all or nothing, and their digests. Standard library only.
+"""Files written all or nothing, their digests, folder locks, and full disks. Standard library
+only.
 
 Every file is written beside its destination under a temporary name, flushed to disk and renamed
-over it (`os.replace` is atomic), so a reader sees the old file or the new one, never a half.
+over it (`os.replace` is atomic), so a reader sees the old file or the new one, never a half. A
+full disk while writing raises an OSError(ENOSPC) naming the file (`naming`), which train.py
+reports in one line (`report_disk_full`). `lock_folder` gives a folder one writer (`fcntl.flock`).
 
     write_json("runs/x/metrics.json", summary)
     atomic_write("runs/x/model.keras", lambda temporary: model.save(temporary, overwrite=True))
@@ -13,7 +16,10 @@ import glob
 import hashlib
 import json
 import os
+import sys
 import tempfile
+
+from eqzoo.messages import EXIT_FAILED
 
 try:
     import fcntl
@@ -63,6 +69,15 @@ def disk_full_message(error, folder):
     return (f"no space left on the device while writing {where or 'the run folder'} "
             f"({os.strerror(errno.ENOSPC).lower()}); every file written before is whole: free "
             f"some space, then {then}")
+
+
+def report_disk_full(error, folder):
+    """In an `except OSError` block: a full disk is one line on stderr and exit code 1 (what
+    train.py returns); any other error is raised on."""
+    if not disk_full(error):
+        raise error
+    print(f"train.py: error: {disk_full_message(error, folder)}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def write_temporary(path, write):

@@ -26,7 +26,7 @@ import time
 
 from eqzoo import checks, commands, distribute, endings, runs
 from eqzoo.checks import CHOICES, setup_errors
-from eqzoo.fileio import disk_full, disk_full_message, write_json
+from eqzoo.fileio import report_disk_full, write_json
 from eqzoo.interrupts import Interrupted, Interrupts
 from eqzoo.messages import (
     EXIT_FAILED,
@@ -217,11 +217,8 @@ def main(argv=None):
     except (UsageError, runs.BrokenRunFile) as error:
         print(f"train.py: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as error:  # a full disk: one line, the run folder resumable
-        if not disk_full(error):
-            raise
-        print(f"train.py: error: {disk_full_message(error, interrupts.folder)}", file=sys.stderr)
-        return EXIT_FAILED
+    except OSError as error:  # a full disk: one line, exit 1, the run folder resumable
+        return report_disk_full(error, interrupts.folder)  # any other OSError goes on up
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
     except (KeyboardInterrupt, Interrupted):

@@ -287,6 +287,7 @@ def damage_chain(index, kind, scratch):
     resume = ["--resume", os.path.join("runs", run_id)]
     launch = TrainProcess(scratch, resume, env, f"{run_id}-1")
     code, out, err = launch.wait(TIMEOUT), launch.out, launch.err
+    row["fallback"] = "previous checkpoint" in err
     lines = [line for line in err.splitlines() if "history.csv" in line or "backup" in line]
     if code == 2:
         said = [line for line in err.strip().splitlines() if "error:" in line]
@@ -412,10 +413,11 @@ def report(rows, reference_seconds, wall_seconds, output, command):
               "renames, new file renamed in, metadata written) and get the signal up to "
               f"{3.5 * WRITE_DELAY:.2f} s after the temporary file of the process's first, second "
               "or third write (drawn at random) appears. Other moments are "
-              f"uniform in [0.5 s, {reference_seconds:.0f} s] after launch, labelled by what the "
-              "process had printed. Final weights are not compared with the uninterrupted run's: "
-              "the input pipeline reshuffles per epoch from the seed, and a resumed process "
-              "starts that sequence again, so the order of examples after a resume differs.", ""]
+              "uniform in [0.5 s, the uninterrupted run's duration] after launch, labelled by "
+              "what the process had printed. Final weights are not compared with the "
+              "uninterrupted run's: the input pipeline reshuffles per epoch from the seed, and a "
+              "resumed process starts that sequence again, so the order of examples after a "
+              "resume differs.", ""]
     os.makedirs(output, exist_ok=True)
     path = os.path.join(output, "faults.md")
     write_text(path, "\n".join(lines))

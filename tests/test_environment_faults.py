@@ -64,6 +64,7 @@ def fill_the_disk_at(monkeypatch, site):
     monkeypatch.setattr(checkpoints, "write_temporary", write_temporary)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("site", SITES)
 def test_a_full_disk_is_one_line_naming_the_file_and_the_run_resumes(site, tmp_path, monkeypatch,
                                                                      capsys):

@@ -78,3 +78,13 @@ def test_an_output_activation_on_a_classifier_is_one_warning(tmp_path, capsys):
     assert run(tmp_path, "--set", "width=8", "--set", "output_activation=sigmoid") == 0
     err = capsys.readouterr().err
     assert err.count("the classification loss takes logits") == 1
+
+
+def test_a_model_built_with_another_shape_exports_without_the_presets_measurement(tmp_path):
+    from eqzoo import zoo
+
+    model = zoo.create_model("deepsets_set_sum", input_shape=(5, 2), width=4)
+    x = np.random.default_rng(0).normal(size=(16, 5, 2)).astype("float32")
+    report = zoo.export_model(model, tmp_path / "m", "saved_model", validation_inputs=x,
+                              preset="deepsets_set_sum", verbose=False)
+    assert report["passed"] and report["equivariance"] is None

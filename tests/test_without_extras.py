@@ -54,7 +54,9 @@ def test_the_suite_collects_and_its_extras_tests_skip_with_a_reason():
 
 
 @pytest.mark.slow
-def test_the_package_walking_tests_pass_without_the_extras():
-    result = _pytest_without_extras("tests/test_layer_api.py", "tests/test_imports.py")
+def test_the_package_walking_and_backend_tests_pass_without_the_extras():
+    # With train.py's backend tests, whose --backend refusals differ without the extras.
+    result = _pytest_without_extras("-m", "not slow", "tests/test_layer_api.py",
+                                    "tests/test_imports.py", "tests/test_train_backends.py")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "failed" not in result.stdout.splitlines()[-1]

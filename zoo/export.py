@@ -16,6 +16,7 @@ mismatch above tolerance raises `ExportVerificationError` saying by how much.
 """
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -102,7 +103,8 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
         validation_inputs: a numpy batch of the model's inputs; None draws 64 standard normal
             examples (seed 0).
         preset: the zoo preset the model was built from; when its metadata names representations
-            (equivariant presets), the artifact's equivariance error is measured.
+            (equivariant presets) that fit the model's input and output, the artifact's
+            equivariance error is measured (a model built with another shape is not measured).
         equivariance: `(rep_in, rep_out)` to measure instead, for a model outside the zoo.
         atol, rtol: an output or equivariance error passes when it is at most
             `atol + rtol * max |trained output|`.
@@ -224,6 +226,9 @@ def _representations(model, preset, equivariance):
         if spec is None:
             return None
         equivariance = (rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"]))
+        if tuple(equivariance[0].shape) != tuple(model.inputs[0].shape[1:]) or (
+                equivariance[1].dim != math.prod(model.outputs[0].shape[1:])):
+            return None  # built with another shape (--set): the preset's reps do not describe it
     if equivariance is None:
         return None
     if (len(equivariance) != 2
