@@ -55,7 +55,13 @@ PRESETS = {
         sha256="66310911c5eaa488504a5b5dd3f1e05dc5d482f69a8a7c59a159bcab71910f1c",
         test_metrics={"test/loss": 0.000367208, "test/mae": 0.011131},
         weights_digest="3e28f6d3592e40c60551883987d21795f91ea671bdba04c8fc692eb3df1d4e5f")),
-    **_pair("inertia", params=22_167, twin_params=36_873),
+    # 20 epochs leave inertia's cubic target far from fitted (loss still falling, raw MSE 3.06):
+    # benchmarks/results/emlp_tasks.md trains it longer.
+    **_pair("inertia", params=22_167, twin_params=36_873, weights=shipped_weights(
+        preset="emlp_inertia", dataset="inertia",
+        sha256="c2aa51aa2224ceffd641b1a446b96b9774618e45c9f6042719c467926d77bc14",
+        test_metrics={"test/loss": 0.101035, "test/mae": 0.220742},
+        weights_digest="f41c4d78804eaab157bc8d119fa737ed7bf935b9a786afb65aa197a023c1563e")),
     **_pair("particle_scattering", params=25_439, twin_params=35_329),
 }
 
