@@ -12,13 +12,13 @@ import scipy.linalg
 from eqzoo.layers.groups import (
     O13,
     SO,
-    SO13p,
     LieGroup,
     LorentzGroup,
     O,
     OrthogonalGroup,
     ProductGroup,
     ProperLorentzGroup,
+    SO13p,
     Sp,
     SpecialOrthogonalGroup,
     SymmetricGroup,
@@ -53,7 +53,8 @@ def families(group):
     """One representation of every family, for `group`."""
     v, s = DefiningRep(group), TrivialRep(group)
     return {"V": v, "V*": v.dual(), "T(2)": v ** 2, "T(1,1)": T(1, 1, group), "T(3)": v ** 3,
-            "sum": 2 * s + v + v ** 2, "Sym2": SymmetricSquare(v), "Lambda2": AntisymmetricSquare(v),
+            "sum": 2 * s + v + v ** 2, "Sym2": SymmetricSquare(v),
+            "Lambda2": AntisymmetricSquare(v),
             "channels": v.channels(2), "pseudo": ParityRep(group) * v,
             "sum_product": (s + v) * v}
 
