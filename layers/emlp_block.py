@@ -40,10 +40,11 @@ class EMLPBlock(keras.layers.Layer):
         self.rep_in, self.rep_out = rep_from_config(rep_in), rep_from_config(rep_out)
         self.seed = int(seed)
         hidden = gated(self.rep_out)
-        self.linear = EquivariantDense(self.rep_in, hidden, name="linear")
+        policy = self.dtype_policy  # the parts compute as the block does (mixed precision)
+        self.linear = EquivariantDense(self.rep_in, hidden, name="linear", dtype=policy)
         self.bilinear = EquivariantBilinear(hidden, hidden, seed=seed, selection=selection,
-                                            name="bilinear")
-        self.gate = GatedNonlinearity(self.rep_out, name="gate")
+                                            name="bilinear", dtype=policy)
+        self.gate = GatedNonlinearity(self.rep_out, name="gate", dtype=policy)
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.rep_in.dim})
 
     def build(self, input_shape):
