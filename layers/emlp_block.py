@@ -30,8 +30,9 @@ class EMLPBlock(keras.layers.Layer):
     >>> from eqzoo.layers.groups import O
     >>> from eqzoo.layers.representations import DefiningRep, TrivialRep
     >>> G = O(3)
-    >>> block = EMLPBlock(2 * DefiningRep(G), 4 * TrivialRep(G) + DefiningRep(G) ** 2)
-    >>> tuple(block(np.ones((5, 6), "float32")).shape)
+    >>> rep_in = TrivialRep(G) + 2 * DefiningRep(G)  # a scalar and two vectors
+    >>> block = EMLPBlock(rep_in, 4 * TrivialRep(G) + DefiningRep(G) ** 2)
+    >>> tuple(block(np.ones((5, 7), "float32")).shape)
     (5, 13)
     """
 
