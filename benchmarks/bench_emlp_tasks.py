@@ -112,7 +112,9 @@ def run_one(model, task, size, seed, epochs, run_dir):
             "seconds_per_epoch": float(np.median(epoch_seconds[1:] or epoch_seconds)),
             "test_mse": metrics["test/loss"] * scale2, "val_mse": metrics["val/loss"] * scale2,
             "test_mse_standardised": metrics["test/loss"],
-            "equivariance_error": metrics.get("equivariance_error")}
+            # EquivarianceMonitor's final value, float64 (`equivariance/<group>`): EMLPs only.
+            "equivariance_error": next((v for k, v in metrics.items()
+                                        if k.startswith("equivariance/")), None)}
 
 
 def run_all(tasks, sizes, seeds, output):
