@@ -254,7 +254,7 @@ def report(output):
                   "`max |f(rho_in(g) x) - rho_out(g) f(x)|` over the generators and 8 sampled "
                   "elements, measured on the artifact's own outputs and on the trained model's "
                   "(float32).", "",
-                  "| preset | runtime | max \\|served - trained\\| | equivariance: artifact | "
+                  "| preset | runtime | max abs(served - trained) | equivariance: artifact | "
                   "trained | allowed | passed |", "|---|---|---|---|---|---|---|"]
         lines += [f"| `{r['preset']}` | {r['runtime'].split(',')[0]} | {r['max_abs_error']:.2g}"
                   f" | {r['exported']:.2g} | {r['trained']:.2g} | {r['allowed']:.2g} | "
