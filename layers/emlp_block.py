@@ -30,8 +30,9 @@ class EMLPBlock(keras.layers.Layer):
     >>> from eqzoo.layers.groups import O
     >>> from eqzoo.layers.representations import DefiningRep, TrivialRep
     >>> G = O(3)
-    >>> block = EMLPBlock(2 * DefiningRep(G), 4 * TrivialRep(G) + DefiningRep(G) ** 2)
-    >>> tuple(block(np.ones((5, 6), "float32")).shape)
+    >>> rep_in = TrivialRep(G) + 2 * DefiningRep(G)  # a scalar and two vectors
+    >>> block = EMLPBlock(rep_in, 4 * TrivialRep(G) + DefiningRep(G) ** 2)
+    >>> tuple(block(np.ones((5, 7), "float32")).shape)
     (5, 13)
     """
 
@@ -40,10 +41,11 @@ class EMLPBlock(keras.layers.Layer):
         self.rep_in, self.rep_out = rep_from_config(rep_in), rep_from_config(rep_out)
         self.seed = int(seed)
         hidden = gated(self.rep_out)
-        self.linear = EquivariantDense(self.rep_in, hidden, name="linear")
+        policy = self.dtype_policy  # the parts compute as the block does (mixed precision)
+        self.linear = EquivariantDense(self.rep_in, hidden, name="linear", dtype=policy)
         self.bilinear = EquivariantBilinear(hidden, hidden, seed=seed, selection=selection,
-                                            name="bilinear")
-        self.gate = GatedNonlinearity(self.rep_out, name="gate")
+                                            name="bilinear", dtype=policy)
+        self.gate = GatedNonlinearity(self.rep_out, name="gate", dtype=policy)
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.rep_in.dim})
 
     def build(self, input_shape):

@@ -101,7 +101,10 @@ class EquivariantBilinear(keras.layers.Layer):
             (w, d), n = positions.shape, len(sources)
             weights = ops.reshape(ops.cast(self.mixing[offset:offset + w * n], x.dtype), (w, n))
             copies = ops.take(x, sources, axis=-1)  # (batch, n, d)
-            parts.append(ops.reshape(ops.einsum("wn,bnd->bwd", weights, copies), (-1, w * d)))
+            # Not einsum("wn,bnd->bwd"): TFLite's converter gives its output a static shape
+            # holding -1, which the interpreter refuses; a matmul over (batch, d, n) converts.
+            mixed = ops.matmul(ops.transpose(copies, (0, 2, 1)), ops.transpose(weights))
+            parts.append(ops.reshape(ops.transpose(mixed, (0, 2, 1)), (-1, w * d)))
         if self._empty:
             parts.append(ops.zeros_like(x[:, :1]) * ops.zeros((1, self._empty), x.dtype))
         flat = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)

@@ -508,13 +508,13 @@ class LieGroup:
         """`k` elements: `expm` of random algebra elements times random discrete generators."""
         rng = np.random.default_rng(seed)
         scale = self.sample_scale if scale is None else scale
-        return [self._continuous_part(rng, scale) @ self._discrete_part(rng) for _ in range(k)]
-
-    def _continuous_part(self, rng, scale):
-        if not self.lie_algebra:
-            return np.eye(self.dim)
-        coefficients = rng.normal(scale=scale, size=len(self.lie_algebra))
-        return scipy.linalg.expm(np.tensordot(coefficients, np.stack(self.lie_algebra), 1))
+        if self.lie_algebra:
+            coefficients = rng.normal(scale=scale, size=(k, len(self.lie_algebra)))
+            continuous = scipy.linalg.expm(np.tensordot(coefficients, np.stack(self.lie_algebra),
+                                                        1))  # one batched call
+        else:
+            continuous = np.broadcast_to(np.eye(self.dim), (k, self.dim, self.dim))
+        return [c @ self._discrete_part(rng) for c in continuous]
 
     def _discrete_part(self, rng):
         g = np.eye(self.dim)
@@ -558,7 +558,7 @@ class _NamedLieGroup(LieGroup):
 
     @classmethod
     def from_config(cls, config):
-        return cls(config[cls.parameter]) if cls.parameter in config else cls()
+        return cls() if cls.parameter is None else cls(config[cls.parameter])
 
 
 def _rotation_algebra(n, axes=None):

@@ -111,11 +111,6 @@ class Representation:
         """`d rho(A)` for every element of the group's Lie algebra basis (none if finite)."""
         return [self.drho(a) for a in self.group.lie_algebra]
 
-    @property
-    def size(self):
-        """The number of features, `dim` (EMLP's name)."""
-        return self.dim
-
     def dual(self):
         """The dual representation `rho(g)^-T` (itself when every `rho(g)` is orthogonal)."""
         return self if self.is_permutation else DualRep(self)

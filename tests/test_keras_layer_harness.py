@@ -16,12 +16,16 @@ from eqzoo import layers
 from eqzoo.layers import (
     BoundedSpectrumDense,
     DenseTranspose,
+    EMLPBlock,
+    EquivariantBilinear,
     EquivariantDense,
+    GatedNonlinearity,
     GlobalGroupPooling,
     GroupAveraged,
     GroupConv2D,
     GroupPooling,
     HopfieldBlock,
+    NormNonlinearity,
     PairwiseInteraction,
     PositiveDefiniteDense,
     SkewSymmetricDense,
@@ -30,8 +34,13 @@ from eqzoo.layers import (
     SymmetricDenseLayerLowerTriangular,
     SymmetricDenseLayerMasked,
 )
-from eqzoo.layers.groups import CyclicGroup, SymmetricGroup
-from eqzoo.layers.representations import DefiningRep
+from eqzoo.layers.groups import SO, CyclicGroup, LorentzGroup, O, SymmetricGroup
+from eqzoo.layers.representations import DefiningRep, TrivialRep
+
+# Continuous groups (issue 21): 2 scalars + a vector, and O(3) tensors.
+_SO3 = 2 * TrivialRep(SO(3)) + DefiningRep(SO(3))
+_O3 = TrivialRep(O(3)) + DefiningRep(O(3)) + DefiningRep(O(3)) ** 2
+_LORENTZ = TrivialRep(LorentzGroup()) + DefiningRep(LorentzGroup())
 
 # (layer class, init kwargs, input shape, expected output shape, trainable weights)
 CASES = [
@@ -65,6 +74,15 @@ CASES = [
     (PairwiseInteraction, {"units": 2}, (2, 4), (2, 2), 3),
     (PairwiseInteraction, {"units": 1, "rank": 2}, (2, 4), (2, 1), 3),
     (HopfieldBlock, {"steps": 2}, (2, 6), (2, 6), 2),
+    # Continuous groups: the kernel from the Lie algebra (V -> T(2) of SO(3), Lorentz vectors).
+    (EquivariantDense, {"rep_in": _SO3.get_config(),
+                        "rep_out": (DefiningRep(SO(3)) ** 2).get_config()}, (2, 5), (2, 9), 2),
+    (EquivariantDense, {"rep_in": _LORENTZ.get_config()}, (2, 5), (2, 5), 2),
+    (GatedNonlinearity, {"rep": _O3.get_config()}, (2, 15), (2, 13), 0),
+    (NormNonlinearity, {"rep": _O3.get_config()}, (2, 13), (2, 13), 1),
+    (EquivariantBilinear, {"rep_in": _O3.get_config(), "seed": 3}, (2, 13), (2, 13), 1),
+    (EMLPBlock, {"rep_in": (2 * TrivialRep(O(3)) + DefiningRep(O(3))).get_config(),
+                 "rep_out": _O3.get_config()}, (2, 5), (2, 13), 3),
 ]
 
 
