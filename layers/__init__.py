@@ -3,8 +3,8 @@
 This namespace holds the layers and the functions that act on layers and models (folding to
 `Dense`, equivariance and symmetry checks). The maths the equivariant layers are built from has
 its own modules: `eqzoo.layers.groups` (finite groups), `eqzoo.layers.plane_groups` (the p4 and
-p4m orientations of G-CNNs), `eqzoo.layers.representations` (how they act on inputs and
-outputs) and `eqzoo.layers.equivariant_basis` (bases of equivariant maps).
+p4m orientations of G-CNNs), `eqzoo.layers.point_clouds` (E(n) x S_n on named point clouds),
+`eqzoo.layers.representations` (how they act on inputs and outputs) and `eqzoo.layers.equivariant_basis` (bases of equivariant maps).
 """
 
 from eqzoo.native_logs import tensorflow_start_up_filtered
@@ -14,7 +14,7 @@ from eqzoo.native_logs import tensorflow_start_up_filtered
 with tensorflow_start_up_filtered():
     import keras  # noqa: F401
 
-from eqzoo.layers import groups, plane_groups, representations
+from eqzoo.layers import groups, plane_groups, point_clouds, representations
 from eqzoo.layers.article_layers import (
     SymmetricDenseLayerFlatVector,
     SymmetricDenseLayerLowerTriangular,
@@ -22,6 +22,7 @@ from eqzoo.layers.article_layers import (
 )
 from eqzoo.layers.bounded_spectrum_dense import BoundedSpectrumDense
 from eqzoo.layers.dense_transpose import DenseTranspose
+from eqzoo.layers.egnn_layer import EGNNLayer
 from eqzoo.layers.equivariance import assert_equivariant, equivariance_error
 from eqzoo.layers.equivariant_dense import EquivariantDense
 from eqzoo.layers.fold import fold_to_dense
@@ -31,7 +32,10 @@ from eqzoo.layers.group_conv2d import GroupConv2D
 from eqzoo.layers.group_pooling import GroupPooling
 from eqzoo.layers.hopfield import HopfieldBlock
 from eqzoo.layers.inspection import symmetric_matrices, symmetry_residuals
+from eqzoo.layers.linear_dynamics import LinearDynamics
+from eqzoo.layers.message_passing import MessagePassing
 from eqzoo.layers.pairwise_interaction import PairwiseInteraction
+from eqzoo.layers.point_cloud_invariants import PointCloudInvariants
 from eqzoo.layers.positive_definite_dense import PositiveDefiniteDense
 from eqzoo.layers.skew_symmetric_dense import SkewSymmetricDense
 from eqzoo.layers.structured_dense import StructuredDense
@@ -42,13 +46,17 @@ __all__ = [
     # layers
     "BoundedSpectrumDense",
     "DenseTranspose",
+    "EGNNLayer",
     "EquivariantDense",
     "GlobalGroupPooling",
     "GroupAveraged",
     "GroupConv2D",
     "GroupPooling",
     "HopfieldBlock",
+    "LinearDynamics",
+    "MessagePassing",
     "PairwiseInteraction",
+    "PointCloudInvariants",
     "PositiveDefiniteDense",
     "SkewSymmetricDense",
     "StructuredDense",
@@ -67,5 +75,6 @@ __all__ = [
     # namespaces
     "groups",
     "plane_groups",
+    "point_clouds",
     "representations",
 ]

@@ -32,6 +32,7 @@ from eqzoo.layers.groups import (
     permutation_matrix,
 )
 from eqzoo.layers.plane_groups import point_group
+from eqzoo.layers.point_clouds import PointCloudRep
 
 __all__ = [
     "AntisymmetricSquare",
@@ -523,12 +524,15 @@ def rep_from_config(config):
     if name == "ImageRegularRep":
         return ImageRegularRep(group_from_config(config["group"]), config["channels"],
                                config.get("size"))
+    if name == "PointCloudRep":
+        return PointCloudRep.from_config(config)
     if name in ("DefiningRep", "RegularRep"):
         return {"DefiningRep": DefiningRep, "RegularRep": RegularRep}[name](
             group_from_config(config["group"]))
     raise ValueError(
         "Unknown representation config: expected a Representation or a dict with 'rep' one of "
         "['AntisymmetricSquare', 'ChannelRep', 'DefiningRep', 'DirectSum', 'ImageRegularRep', "
-        "'ImageRep', 'RegularRep', 'SymmetricSquare', 'TensorProduct', 'TrivialRep']. "
+        "'ImageRep', 'PointCloudRep', 'RegularRep', 'SymmetricSquare', 'TensorProduct', "
+        "'TrivialRep']. "
         f"Received: {config!r}"
     )
