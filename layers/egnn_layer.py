@@ -34,7 +34,12 @@ class EGNNLayer(keras.layers.Layer):
         tanh: bound `phi_x` by a tanh (the reference code's option for stability).
         soft_edges: weigh each message by `e_ij = sigmoid(phi_inf(m_ij))` (section 3.3).
         residual: `h' = h + phi_h(...)`; needs `units` equal to the input's feature width.
-        clip: bound on each term `(x_i - x_j) phi_x(m_ij)` (the reference code clamps at 100).
+        clip: bound on the norm of each term `(x_i - x_j) phi_x(m_ij)`. The reference code
+            clamps each component at 100, which a rotation does not commute with; bounding
+            the norm does, and is the same while inactive (the reference notes it never acts).
+        update_features: compute `h'`; False returns `h` unchanged and skips `phi_h` (the last
+            layer of a network that outputs positions only, whose `phi_h` would get no
+            gradient).
 
     Inputs: a dict with `features` `(batch, n, f)`, `positions` `(batch, n, d)` and optionally
     `velocities` `(batch, n, d)`, `mask` `(batch, n)` (1 real point, 0 padding: padding sends and
@@ -55,7 +60,7 @@ class EGNNLayer(keras.layers.Layer):
 
     def __init__(self, units=None, activation="silu", aggregation="sum",
                  coordinate_aggregation="mean", normalize=False, tanh=False, soft_edges=False,
-                 residual=True, clip=100.0, **kwargs):
+                 residual=True, clip=100.0, update_features=True, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.units = check_units(owner, units)
@@ -69,6 +74,7 @@ class EGNNLayer(keras.layers.Layer):
             raise ValueError(f"Invalid value for argument `clip` of {owner}: expected a positive "
                              f"number. Received: clip={clip!r}")
         self.clip = float(clip)
+        self.update_features = bool(update_features)
 
     def build(self, input_shape):
         owner = type(self).__name__
@@ -87,10 +93,11 @@ class EGNNLayer(keras.layers.Layer):
         self.phi_e = _graphs.mlp("phi_e", [units, units], act, last_activation=act)
         self.phi_x = _graphs.mlp("phi_x", [units, 1], act, last_initializer=_SMALL,
                                  last_bias=False, last_activation="tanh" if self.tanh else None)
-        self.phi_h = _graphs.mlp("phi_h", [units, units], act)
         _graphs.build_mlp(self.phi_e, 2 * f + 1 + e)
         _graphs.build_mlp(self.phi_x, units)
-        _graphs.build_mlp(self.phi_h, f + units)
+        if self.update_features:
+            self.phi_h = _graphs.mlp("phi_h", [units, units], act)
+            _graphs.build_mlp(self.phi_h, f + units)
         if self.soft_edges:
             self.phi_inf = _graphs.mlp("phi_inf", [1], act, last_activation="sigmoid")
             _graphs.build_mlp(self.phi_inf, units)
@@ -114,12 +121,16 @@ class EGNNLayer(keras.layers.Layer):
             m = m * _graphs.run_mlp(self.phi_inf, m)
         if self.normalize:  # the small shift keeps the gradient finite where x_i = x_j
             diff = diff / (ops.sqrt(radial + 1e-30) + 1.0)
-        trans = ops.clip(diff * _graphs.run_mlp(self.phi_x, m), -self.clip, self.clip)
+        trans = diff * _graphs.run_mlp(self.phi_x, m)
+        norm = ops.sqrt(ops.sum(ops.square(trans), axis=-1, keepdims=True) + 1e-30)
+        trans = trans * ops.minimum(1.0, self.clip / norm)
         shift = _graphs.aggregate(trans, weights, self.coordinate_aggregation)
-        h_new = _graphs.run_mlp(self.phi_h, ops.concatenate(
-            [h, _graphs.aggregate(m, weights, self.aggregation)], axis=-1))
-        if self.residual:
-            h_new = h + h_new
+        if self.update_features:
+            h_new = _graphs.run_mlp(self.phi_h, ops.concatenate(
+                [h, _graphs.aggregate(m, weights, self.aggregation)], axis=-1))
+            h_new = h + h_new if self.residual else h_new
+        else:
+            h_new = h
         mask = _graphs.node_mask(inputs, x.dtype)
         outputs = {}
         if inputs.get("velocities") is not None:
@@ -127,14 +138,15 @@ class EGNNLayer(keras.layers.Layer):
             shift = _graphs.run_mlp(self.phi_v, h) * v + shift
             outputs["velocities"] = shift if mask is None else shift * mask + v * (1.0 - mask)
         if mask is not None:  # padding keeps its features and does not move
-            h_new = h_new * mask + h * (1.0 - mask) if self.residual else h_new * mask
+            if self.update_features:
+                h_new = h_new * mask + h * (1.0 - mask) if self.residual else h_new * mask
             shift = shift * mask
         outputs.update(features=h_new, positions=x + shift)
         return outputs
 
     def compute_output_shape(self, input_shape):
         features = tuple(input_shape["features"])
-        units = self.units or features[-1]
+        units = (self.units or features[-1]) if self.update_features else features[-1]
         shapes = {"features": features[:-1] + (units,),
                   "positions": tuple(input_shape["positions"])}
         if input_shape.get("velocities") is not None:
@@ -153,4 +165,5 @@ class EGNNLayer(keras.layers.Layer):
             "soft_edges": self.soft_edges,
             "residual": self.residual,
             "clip": self.clip,
+            "update_features": self.update_features,
         }

@@ -22,6 +22,8 @@ import inspect
 import os
 import warnings
 
+import keras
+
 from eqzoo.fileio import file_sha256
 from eqzoo.messages import close_matches, short, unknown_keys
 from eqzoo.zoo.arguments import TWIN_FLAG, Spec, declare_renamed, rename_arguments, renamed_quietly
@@ -201,6 +203,11 @@ def create_model(name, /, weights=None, **overrides):
         raise ValueError(f"Invalid value for argument `weights`: expected {EXPECTED_WEIGHTS}. "
                          f"Received: weights={weights!r}")
     return model
+
+
+def example_input_shape(model):
+    """The shape of one example the model takes: a tuple, or `{name: tuple}` for named inputs."""
+    return keras.tree.map_structure(lambda tensor: tuple(tensor.shape[1:]), model.input)
 
 
 def estimate_memory(name, /, **overrides):
