@@ -89,20 +89,20 @@ class EGNNLayer(keras.layers.Layer):
                              f"feature width. Received: units={units}, features of width {f}; "
                              "pass residual=False or units=None.")
         self.out_units = units
-        act = self.activation
-        self.phi_e = _graphs.mlp("phi_e", [units, units], act, last_activation=act)
-        self.phi_x = _graphs.mlp("phi_x", [units, 1], act, last_initializer=_SMALL,
+        act, policy = self.activation, self.dtype_policy
+        self.phi_e = _graphs.mlp("phi_e", [units, units], act, policy, last_activation=act)
+        self.phi_x = _graphs.mlp("phi_x", [units, 1], act, policy, last_initializer=_SMALL,
                                  last_bias=False, last_activation="tanh" if self.tanh else None)
         _graphs.build_mlp(self.phi_e, 2 * f + 1 + e)
         _graphs.build_mlp(self.phi_x, units)
         if self.update_features:
-            self.phi_h = _graphs.mlp("phi_h", [units, units], act)
+            self.phi_h = _graphs.mlp("phi_h", [units, units], act, policy)
             _graphs.build_mlp(self.phi_h, f + units)
         if self.soft_edges:
-            self.phi_inf = _graphs.mlp("phi_inf", [1], act, last_activation="sigmoid")
+            self.phi_inf = _graphs.mlp("phi_inf", [1], act, policy, last_activation="sigmoid")
             _graphs.build_mlp(self.phi_inf, units)
         if input_shape.get("velocities") is not None:
-            self.phi_v = _graphs.mlp("phi_v", [units, 1], act)
+            self.phi_v = _graphs.mlp("phi_v", [units, 1], act, policy)
             _graphs.build_mlp(self.phi_v, f)
 
     def call(self, inputs):

@@ -56,9 +56,9 @@ class MessagePassing(keras.layers.Layer):
             raise ValueError(f"{owner}: the residual connection needs units equal to the input's "
                              f"feature width. Received: units={units}, features of width {f}; "
                              "pass residual=False or units=None.")
-        self.phi_e = _graphs.mlp("phi_e", [units, units], self.activation,
+        self.phi_e = _graphs.mlp("phi_e", [units, units], self.activation, self.dtype_policy,
                                  last_activation=self.activation)
-        self.phi_h = _graphs.mlp("phi_h", [units, units], self.activation)
+        self.phi_h = _graphs.mlp("phi_h", [units, units], self.activation, self.dtype_policy)
         _graphs.build_mlp(self.phi_e, 2 * f + e)
         _graphs.build_mlp(self.phi_h, f + units)
 
