@@ -16,13 +16,17 @@ from eqzoo import layers
 from eqzoo.layers import (
     BoundedSpectrumDense,
     DenseTranspose,
+    EGNNLayer,
     EquivariantDense,
     GlobalGroupPooling,
     GroupAveraged,
     GroupConv2D,
     GroupPooling,
     HopfieldBlock,
+    LinearDynamics,
+    MessagePassing,
     PairwiseInteraction,
+    PointCloudInvariants,
     PositiveDefiniteDense,
     SkewSymmetricDense,
     SymmetricDense,
@@ -65,6 +69,19 @@ CASES = [
     (PairwiseInteraction, {"units": 2}, (2, 4), (2, 2), 3),
     (PairwiseInteraction, {"units": 1, "rank": 2}, (2, 4), (2, 1), 3),
     (HopfieldBlock, {"steps": 2}, (2, 6), (2, 6), 2),
+    # Point clouds: dicts of named tensors in, dicts (or one tensor) out.
+    (EGNNLayer, {"soft_edges": True},
+     {"features": (2, 5, 4), "positions": (2, 5, 3), "velocities": (2, 5, 3), "node_mask": (2, 5),
+      "edge_attributes": (2, 5, 5, 2)},
+     {"features": (2, 5, 4), "positions": (2, 5, 3), "velocities": (2, 5, 3)}, 17),
+    (EGNNLayer, {"units": 6, "residual": False, "normalize": True},
+     {"features": (2, 4, 3), "positions": (2, 4, 2)},
+     {"features": (2, 4, 6), "positions": (2, 4, 2)}, 11),
+    (MessagePassing, {}, {"features": (2, 5, 4), "edge_attributes": (2, 5, 5, 1)}, (2, 5, 4), 8),
+    (PointCloudInvariants, {}, {"positions": (2, 5, 3), "velocities": (2, 5, 3),
+                                "charges": (2, 5, 1)},
+     {"features": (2, 5, 1), "edge_attributes": (2, 5, 5, 2)}, 0),
+    (LinearDynamics, {}, {"positions": (2, 5, 3), "velocities": (2, 5, 3)}, (2, 5, 3), 1),
 ]
 
 
@@ -77,6 +94,43 @@ def test_every_exported_layer_has_a_harness_case():
     # StructuredDense is the abstract base: it has no structure of its own to instantiate.
     missing = _exported_layer_classes() - {layers.StructuredDense} - {c[0] for c in CASES}
     assert not missing, f"add a run_layer_test case for {sorted(c.__name__ for c in missing)}"
+
+
+NAMED = ("features", "positions", "velocities", "node_mask", "edge_attributes", "charges")
+
+
+def _named(values):
+    """Keyword values back to the layer's dict of named inputs (`node_mask` is its `mask`;
+    Keras names shapes `<input>_shape` when it builds, `<input>` when the harness does)."""
+    names = {k.removesuffix("_shape"): v for k, v in values.items() if v is not None}
+    return {("mask" if k == "node_mask" else k): names[k] for k in NAMED if k in names}
+
+
+class _KeywordInputs:
+    """`run_layer_test` calls a layer on a dict of inputs as `layer(**inputs)`; the point-cloud
+    layers take one dict. This mixin takes the keywords (`node_mask` for `mask`, a name Keras
+    reserves) and hands the dict on, so Keras' own harness checks the layers unchanged."""
+
+    def build(self, features_shape=None, positions_shape=None, velocities_shape=None,
+              node_mask_shape=None, edge_attributes_shape=None, charges_shape=None, **bare):
+        shapes = {k: v for k, v in locals().items() if k.endswith("_shape")}
+        if isinstance(features_shape, dict):
+            shapes = features_shape
+        super().build(_named({**shapes, **bare}))
+
+    def call(self, features=None, positions=None, velocities=None, node_mask=None,
+             edge_attributes=None, charges=None):
+        if isinstance(features, dict):  # a functional model of the harness passes the dict
+            return super().call(_named(features))
+        return super().call(_named(locals()))
+
+    def compute_output_shape(self, features_shape=None, positions_shape=None,
+                             velocities_shape=None, node_mask_shape=None,
+                             edge_attributes_shape=None, charges_shape=None, **bare):
+        shapes = {k: v for k, v in locals().items() if k.endswith("_shape")}
+        if isinstance(features_shape, dict):
+            shapes = features_shape
+        return super().compute_output_shape(_named({**shapes, **bare}))
 
 
 class _Harness(TestCase):
@@ -96,6 +150,8 @@ def test_keras_run_layer_test(layer_cls, init_kwargs, input_shape, output_shape,
     if layer_cls is GroupAveraged:
         # The wrapped model is a layer object too: a plain Dense, averaged over C_5's shifts.
         init_kwargs = {**init_kwargs, "model": keras.layers.Dense(5)}
+    if isinstance(input_shape, dict):
+        layer_cls = type(layer_cls.__name__, (_KeywordInputs, layer_cls), {})
     _Harness().run_layer_test(
         layer_cls,
         init_kwargs=init_kwargs,
