@@ -13,9 +13,10 @@ charged-particles simulator of Kipf et al. (2018, NRI) to 3-D as Fuchs et al. (2
 - inputs: positions, velocities and charges at frame 30; target: positions at frame 40;
 - 3,000 training, 2,000 validation and 2,000 test trajectories.
 
-The simulation is vectorised over trajectories in numpy (float64) and fixed by the seed; it
-stops at the last frame it needs (step 4,100), which changes nothing before it. A finished
-simulation is cached as `.npz` under `$EQZOO_CACHE_DIR/nbody/` (default `~/.cache/eqzoo`),
+The simulation is vectorised over trajectories in numpy (float64) and fixed by the seed, each
+split from its own random stream (so the test trajectories do not depend on `num_train`); it
+stops at the last frame it needs (step 4,100), which changes nothing before it. Each simulated
+split is cached as `.npz` under `$EQZOO_CACHE_DIR/nbody/` (default `~/.cache/eqzoo`),
 written atomically, keyed by every constant and the seed; delete the folder to clear it.
 """
 
@@ -36,7 +37,8 @@ CONSTANTS = {"particles": 5, "dim": 3, "loc_std": 1.0, "vel_norm": 0.5, "box_siz
              "interaction_strength": 1.0, "dt": 0.001, "max_force": 100.0, "sample_freq": 100,
              "frame_in": 30, "frame_out": 40}
 SPLITS = {"num_train": 3000, "num_validation": 2000, "num_test": 2000}
-CACHE_VERSION = 1
+SPLIT_STREAMS = {"train": 0, "validation": 1, "test": 2}
+CACHE_VERSION = 2
 
 
 def cache_dir():
@@ -100,10 +102,14 @@ def energy(loc, vel, charges, interaction_strength=1.0):
         pair / dist[:, upper[0], upper[1]], axis=1)
 
 
-def generate(seed, trajectories):
-    """`{"positions", "velocities", "charges", "target"}` for `trajectories` runs from `seed`."""
+def generate(seed, split, trajectories):
+    """`{"positions", "velocities", "charges", "target"}` of `trajectories` runs of one split.
+
+    Each split has its own random stream (from `seed` and the split), so the test trajectories
+    are the same whatever the number of training trajectories.
+    """
     c = CONSTANTS
-    rng = np.random.default_rng([seed, 22])
+    rng = np.random.default_rng([seed, 22, SPLIT_STREAMS[split]])
     charges, loc, vel = initial_state(rng, trajectories, c["particles"], c["dim"], c["loc_std"],
                                       c["vel_norm"], c["box_size"])
     frames = (c["frame_in"], c["frame_out"])
@@ -114,15 +120,15 @@ def generate(seed, trajectories):
             "target": locs[1]}
 
 
-def cached(seed, trajectories):
-    """`generate(seed, trajectories)`, read from the cache if there, else simulated and saved."""
-    key = json.dumps({**CONSTANTS, "seed": seed, "trajectories": trajectories,
+def cached(seed, split, trajectories):
+    """`generate(seed, split, trajectories)`, from the cache if there, else simulated and saved."""
+    key = json.dumps({**CONSTANTS, "seed": seed, "split": split, "trajectories": trajectories,
                       "version": CACHE_VERSION}, sort_keys=True)
     path = os.path.join(cache_dir(), f"{NAME}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz")
     if os.path.exists(path):
         with np.load(path) as data:
             return {k: data[k] for k in data.files}
-    arrays = generate(seed, trajectories)
+    arrays = generate(seed, split, trajectories)
     atomic_write(path, lambda temporary: _save(temporary, arrays))
     return arrays
 
@@ -155,24 +161,24 @@ def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstr
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"Invalid value for option `{option}` of {name!r}: expected a "
                              f"positive integer. Received: {option}={value!r}")
-    n_train, n_val, n_test = sizes["num_train"], sizes["num_validation"], sizes["num_test"]
-    data = cached(seed, n_train + n_val + n_test)
-    bounds = {"train": (0, n_train), "validation": (n_train, n_train + n_val),
-              "test": (n_train + n_val, n_train + n_val + n_test)}
-    indices = {split: np.arange(a, b) for split, (a, b) in bounds.items()}
+    counts = {"train": sizes["num_train"], "validation": sizes["num_validation"],
+              "test": sizes["num_test"]}
+    data = {split: cached(seed, split, count) for split, count in counts.items()}
+    indices = {split: np.arange(count) for split, count in counts.items()}
     indices = pipeline.subsample_train(indices, options.get("train_size"), seed, name=name)
     inputs = ("positions", "velocities", "charges")
     arrays = pipeline.ArraySplits(
-        {split: {k: data[k][idx].astype(np.float32) for k in inputs}
+        {split: {k: data[split][k][idx].astype(np.float32) for k in inputs}
          for split, idx in indices.items()},
-        {split: data["target"][idx].astype(np.float32) for split, idx in indices.items()},
+        {split: data[split]["target"][idx].astype(np.float32) for split, idx in indices.items()},
         indices)
     c = CONSTANTS
     info = DatasetInfo(
         name=name, task="regression", structure="point_cloud",
-        input_shape={k: tuple(data[k].shape[1:]) for k in inputs},
-        output_shape=tuple(data["target"].shape[1:]), num_classes=None,
-        train_size=len(indices["train"]), validation_size=n_val, test_size=n_test,
+        input_shape={k: tuple(data["test"][k].shape[1:]) for k in inputs},
+        output_shape=tuple(data["test"]["target"].shape[1:]), num_classes=None,
+        train_size=len(indices["train"]), validation_size=counts["validation"],
+        test_size=counts["test"],
         symmetry=symmetry(c["particles"], c["dim"]),
         source=f"simulated (seed={seed}; constants of vgsatorras/egnn n_body_system)",
         description=(f"Charged {c['particles']}-body system in {c['dim']}-D: positions, "

@@ -119,7 +119,10 @@ def _symmetry_group(metadata):
         return (f"none: the {metadata['constraint']} constraint acts on the weights, not on the "
                 "inputs and outputs")
     rep_in, rep_out = rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"])
-    return (f"{rep_in.group!r}, order {_order(rep_in.group):,}; acting on inputs by "
+    size = ("continuous (sampled: Haar-random orthogonal matrices of both determinants, "
+            "translations, permutations)" if getattr(rep_in.group, "is_continuous", False)
+            else f"order {_order(rep_in.group):,}")
+    return (f"{rep_in.group!r}, {size}; acting on inputs by "
             f"`{rep_in!r}` and on outputs by `{rep_out!r}`")
 
 
