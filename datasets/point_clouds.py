@@ -23,8 +23,13 @@ import numpy as np
 
 from eqzoo.datasets import arrays
 from eqzoo.datasets.info import DatasetInfo, PointCloudSymmetry, Splits
-from eqzoo.datasets.pipeline import check_batch_size, check_fractions, check_seed, to_pipelines
-from eqzoo.datasets.pipeline import ArraySplits
+from eqzoo.datasets.pipeline import (
+    ArraySplits,
+    check_batch_size,
+    check_fractions,
+    check_seed,
+    to_pipelines,
+)
 from eqzoo.datasets.registry import register_prefix, reject_options
 from eqzoo.layers.point_clouds import EuclideanGroup, PointCloudRep
 
@@ -123,7 +128,8 @@ def _checked(name, clouds, target):
                 "mask": (n_clouds, n), "edge_attributes": (n_clouds, n, n, None)}
     for key, shape in expected.items():
         if key in inputs and (inputs[key].ndim != len(shape) or any(
-                want not in (None, got) for want, got in zip(shape, inputs[key].shape))):
+                want not in (None, got)
+                for want, got in zip(shape, inputs[key].shape, strict=True))):
             wanted = tuple("any" if s is None else s for s in shape)
             raise ValueError(f"{name}: {key} must have shape {wanted} to match positions "
                              f"{x.shape} ({n} points). Received: shape {inputs[key].shape}")
@@ -141,8 +147,9 @@ def _checked(name, clouds, target):
                              f"values {np.unique(inputs['mask'])[:6].tolist()}")
         fewest = int(inputs["mask"].sum(axis=1).min())
         if fewest < 2:
+            row = int(inputs["mask"].sum(1).argmin())
             raise ValueError(f"{name}: every cloud needs at least 2 real points. Received: a "
-                             f"cloud with {fewest} (mask row {int(inputs['mask'].sum(1).argmin())})")
+                             f"cloud with {fewest} (mask row {row})")
     return {k: v.astype(np.float64) for k, v in inputs.items()}, y.astype(np.float64)
 
 

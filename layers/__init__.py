@@ -4,7 +4,8 @@ This namespace holds the layers and the functions that act on layers and models 
 `Dense`, equivariance and symmetry checks). The maths the equivariant layers are built from has
 its own modules: `eqzoo.layers.groups` (finite groups), `eqzoo.layers.plane_groups` (the p4 and
 p4m orientations of G-CNNs), `eqzoo.layers.point_clouds` (E(n) x S_n on named point clouds),
-`eqzoo.layers.representations` (how they act on inputs and outputs) and `eqzoo.layers.equivariant_basis` (bases of equivariant maps).
+`eqzoo.layers.representations` (how they act on inputs and outputs) and
+`eqzoo.layers.equivariant_basis` (bases of equivariant maps).
 """
 
 from eqzoo.native_logs import tensorflow_start_up_filtered

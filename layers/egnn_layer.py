@@ -1,4 +1,4 @@
-"""EGNNLayer: the E(n)-equivariant graph convolution of Satorras, Hoogeboom & Welling (ICML 2021)."""
+"""EGNNLayer: the E(n)-equivariant graph convolution of Satorras, Hoogeboom & Welling, ICML 2021."""
 
 import keras
 from keras import ops

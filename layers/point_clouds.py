@@ -3,8 +3,8 @@
 An element `g = (Q, t, p)` is an orthogonal d x d matrix `Q` (rotation or reflection, det +-1), a
 translation `t` and a permutation `p` of the n points. It acts on a cloud by
 
-    positions  x_i -> Q x_{p[i]} + t        vectors (velocities)  v_i -> Q v_{p[i]}
-    scalars    h_i -> h_{p[i]}              pairs (edge attributes, adjacency)  a_ij -> a_{p[i] p[j]}
+    positions  x_i -> Q x_{p[i]} + t     vectors (velocities)  v_i -> Q v_{p[i]}
+    scalars    h_i -> h_{p[i]}           pairs (edge attributes)  a_ij -> a_{p[i] p[j]}
 
 `PointCloudRep(group, fields)` names which of these each input (or output) is, so that
 `assert_equivariant` and `equivariance_error` check models on dicts of named tensors: e.g.

@@ -1,5 +1,6 @@
-"""nbody_charged (the simulator against hand-computed physics, the seed, the cache) and users' own
-point clouds ("pointcloud:PATH", `from_point_clouds`): splits, symmetry-keeping scaling, refusals."""
+"""nbody_charged (the simulator against hand-computed physics, the seed, the cache) and users'
+own point clouds ("pointcloud:PATH", `from_point_clouds`): splits, symmetry-keeping scaling,
+refusals."""
 
 import os
 

@@ -8,10 +8,11 @@ the input frame, a linear embedding, then `EGNNLayer`s with the velocity update 
 
 on a fully connected graph, so rotating, reflecting, translating or relabelling the particles
 moves the predicted positions the same way, exactly. The last layer's feature update, which
-no output depends on, is left out (the reference computes it; 12,416 fewer parameters here). With `constrained=False` the same widths
-make the paper's GNN baseline: positions and velocities as plain node features, messages on
-`q_i q_j`, a decoder to positions, no equivariance beyond S_n. `linear_dynamics` is the paper's
-linear baseline `x + c v` (one learnt time step).
+no output depends on, is left out (the reference computes it; 12,416 fewer parameters here).
+With `constrained=False` the same widths make the paper's GNN baseline: positions and
+velocities as plain node features, messages on `q_i q_j`, a decoder to positions, no
+equivariance beyond S_n. `linear_dynamics` is the paper's linear baseline `x + c v` (one learnt
+time step).
 """
 
 import keras
