@@ -77,6 +77,25 @@ def build_mlp(layers, width_in):
         width_in = layer.units
 
 
+def edge_mlp(layers, h, pair_inputs):
+    """`layers` applied to `[h_i, h_j, *pair_inputs]` on every pair, without building that
+    `(batch, n, n, 2f + ...)` concatenation: the first layer's kernel is split by rows, so
+    `h_i W_i` and `h_j W_j` are computed once per node and broadcast over the pairs (the same
+    sums, n times fewer products)."""
+    first = layers[0]
+    kernel = ops.cast(first.kernel, h.dtype)
+    f = ops.shape(h)[-1]
+    pre = (ops.matmul(h, kernel[:f])[:, :, None, :] + ops.matmul(h, kernel[f:2 * f])[:, None])
+    offset = 2 * f
+    for values in pair_inputs:
+        width = values.shape[-1]
+        pre = pre + ops.matmul(values, kernel[offset:offset + width])
+        offset += width
+    if first.use_bias:
+        pre = pre + ops.cast(first.bias, h.dtype)
+    return run_mlp(layers[1:], first.activation(pre))
+
+
 def run_mlp(layers, x):
     for layer in layers:
         x = layer(x)

@@ -112,11 +112,10 @@ class EGNNLayer(keras.layers.Layer):
         weights = _graphs.edge_weights(inputs, n, x.dtype)
         diff = x[:, :, None, :] - x[:, None, :, :]                      # x_i - x_j
         radial = ops.sum(ops.square(diff), axis=-1, keepdims=True)
-        h_i, h_j = _graphs.pairs(h)
-        edge_in = [h_i, h_j, radial]
+        edge_in = [radial]
         if inputs.get("edge_attributes") is not None:
             edge_in.append(ops.cast(inputs["edge_attributes"], x.dtype))
-        m = _graphs.run_mlp(self.phi_e, ops.concatenate(edge_in, axis=-1))
+        m = _graphs.edge_mlp(self.phi_e, h, edge_in)
         if self.soft_edges:
             m = m * _graphs.run_mlp(self.phi_inf, m)
         if self.normalize:  # the small shift keeps the gradient finite where x_i = x_j

@@ -66,11 +66,10 @@ class MessagePassing(keras.layers.Layer):
         self._check(inputs)
         h = inputs["features"]
         weights = _graphs.edge_weights(inputs, ops.shape(h)[1], h.dtype)
-        h_i, h_j = _graphs.pairs(h)
-        edge_in = [h_i, h_j]
+        edge_in = []
         if inputs.get("edge_attributes") is not None:
             edge_in.append(ops.cast(inputs["edge_attributes"], h.dtype))
-        m = _graphs.run_mlp(self.phi_e, ops.concatenate(edge_in, axis=-1))
+        m = _graphs.edge_mlp(self.phi_e, h, edge_in)
         out = _graphs.run_mlp(self.phi_h, ops.concatenate(
             [h, _graphs.aggregate(m, weights, self.aggregation)], axis=-1))
         out = h + out if self.residual else out

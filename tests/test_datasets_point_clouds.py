@@ -163,7 +163,7 @@ def test_train_py_fits_egnn_on_nbody_and_logs_its_equivariance(tmp_path, capsys)
     from eqzoo import train
 
     def argv(model):
-        flags = ["--model", model, "--set", "width=8", "--set", "depth=2", "--epochs", "2",
+        flags = ["--model", model, "--set", "width=8", "--set", "depth=1", "--epochs", "1",
                  "--batch-size", "10", "--lr", "5e-4", "--wandb", "disabled", "--run-dir",
                  str(tmp_path), "--run-id", model.split("_")[0]]
         for option, value in SMALL.items():
@@ -173,7 +173,7 @@ def test_train_py_fits_egnn_on_nbody_and_logs_its_equivariance(tmp_path, capsys)
     assert train.main(argv("egnn_nbody")) == 0
     with open(os.path.join(tmp_path, "egnn", "metrics.json")) as f:
         metrics = json.load(f)
-    assert metrics["epochs_completed"] == 2 and np.isfinite(metrics["test/loss"])
+    assert metrics["epochs_completed"] == 1 and np.isfinite(metrics["test/loss"])
     assert metrics["equivariance/E_3_xS_5"] < 1e-10  # measured in float64 each epoch
     with open(os.path.join(tmp_path, "egnn", "history.csv")) as f:
         assert "equivariance/E_3_xS_5" in f.readline()

@@ -220,3 +220,34 @@ def test_euclidean_group_samples_both_determinants_and_describes_elements():
         EuclideanGroup(0, 4)
     with pytest.raises(ValueError, match="Invalid field 'x' of PointCloudRep"):
         PointCloudRep(group, {"x": "vectr"})
+
+
+def test_egnn_layer_matches_eqs_3_to_6_written_in_numpy():
+    rng = np.random.default_rng(7)
+    x = cloud(rng, batch=2, n=4, f=3, velocities=False)
+    layer = EGNNLayer()
+    out = call(layer, x)
+
+    def dense(d, v, act=None):
+        y = v @ to_numpy(d.kernel, "float64") + (to_numpy(d.bias, "float64") if d.use_bias else 0)
+        return y / (1 + np.exp(-y)) if act == "silu" else y
+
+    h, pos, a = (x[k].astype("float64") for k in ("features", "positions", "edge_attributes"))
+    n = 4
+    expected_x, expected_h = np.empty_like(pos), np.empty_like(h)
+    for b in range(2):
+        for i in range(n):
+            shift, total = np.zeros(3), 0.0
+            for j in range(n):
+                if j == i:
+                    continue
+                diff = pos[b, i] - pos[b, j]
+                m = dense(layer.phi_e[1], dense(layer.phi_e[0], np.concatenate(
+                    [h[b, i], h[b, j], [diff @ diff], a[b, i, j]]), "silu"), "silu")
+                shift += diff * dense(layer.phi_x[1], dense(layer.phi_x[0], m, "silu"))
+                total = total + m                                  # sum_j m_ij
+            expected_x[b, i] = pos[b, i] + shift / (n - 1)      # C = 1 / (n - 1)
+            expected_h[b, i] = h[b, i] + dense(layer.phi_h[1], dense(
+                layer.phi_h[0], np.concatenate([h[b, i], total]), "silu"))
+    np.testing.assert_allclose(out["positions"], expected_x, atol=1e-5)
+    np.testing.assert_allclose(out["features"], expected_h, atol=1e-4)
