@@ -161,7 +161,8 @@ def test_gradients_match_finite_differences():
 
     def loss():
         out = layer(x)
-        return keras.ops.sum(keras.ops.square(out["positions"] - target)) + keras.ops.sum(
+        error = keras.ops.subtract(out["positions"], target)
+        return keras.ops.sum(keras.ops.square(error)) + keras.ops.sum(
             keras.ops.sin(out["features"]))
 
     # phi_x's last kernel (the coordinate weights) and phi_e's first (every message).
