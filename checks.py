@@ -266,7 +266,8 @@ def check_fit(config, preset, info, model):
         raise UsageError(f"Model {name!r} is a {task} model but dataset {dataset!r} is a "
                          f"{info.task} task; {others}.")
     arguments = zoo.architecture_arguments(preset["architecture"])
-    expects, gives = tuple(model.input_shape[1:]), tuple(info.input_shape)
+    expects = zoo.registry.example_input_shape(model)
+    gives = info.input_shape if isinstance(info.input_shape, dict) else tuple(info.input_shape)
     if expects != gives:
         fix = f"pass --set input_shape={compact(gives)}, or " if "input_shape" in arguments else ""
         raise UsageError(f"Model {name!r} expects inputs of shape {expects} but dataset "

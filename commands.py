@@ -82,4 +82,5 @@ def validation_inputs(config, count):
         config["dataset"], batch_size=count, seed=config["seed"],
         reconstruction=config["task"] == "reconstruction", data_dir=config["data_dir"],
         **config["dataset_options"])
-    return next(iter(val_split))[0].numpy()
+    x = next(iter(val_split))[0]
+    return {k: v.numpy() for k, v in x.items()} if isinstance(x, dict) else x.numpy()

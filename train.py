@@ -29,7 +29,6 @@ from eqzoo.checks import CHOICES, setup_errors
 from eqzoo.fileio import report_disk_full, write_json
 from eqzoo.interrupts import Interrupted, Interrupts
 from eqzoo.messages import (
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     UsageError,

@@ -1,5 +1,6 @@
 """eqzoo dataset adapters: scikit-learn, tensorflow-datasets, synthetic symmetric tasks, and
-your own data ("csv:PATH", "npz:PATH", "images:DIR", or `from_arrays(x, y)`).
+your own data ("csv:PATH", "npz:PATH", "images:DIR", "pointcloud:PATH", or `from_arrays(x, y)`,
+`from_point_clouds(arrays)`).
 
 `load(name, batch_size=..., seed=...)` returns `Splits(train, validation, test, info)`; see
 `datasets.registry.load` for every argument and `list_datasets()` for the names.
@@ -19,12 +20,15 @@ from eqzoo.datasets import (  # noqa: F401
     files,
     image_symmetry,
     images,
+    nbody,
+    point_clouds,
     sklearn_sets,
     synthetic,
     tfds_sets,
 )
 from eqzoo.datasets.arrays import DataFileNotFoundError, from_arrays
-from eqzoo.datasets.info import DatasetInfo, Splits, Symmetry
+from eqzoo.datasets.info import DatasetInfo, PointCloudSymmetry, Splits, Symmetry
+from eqzoo.datasets.point_clouds import from_point_clouds
 from eqzoo.datasets.registry import (
     UnknownDatasetError,
     describe,
@@ -39,11 +43,13 @@ __all__ = [
     "DataFileNotFoundError",
     "DatasetInfo",
     "DatasetNotPreparedError",
+    "PointCloudSymmetry",
     "Splits",
     "Symmetry",
     "UnknownDatasetError",
     "describe",
     "from_arrays",
+    "from_point_clouds",
     "get_info",
     "list_datasets",
     "load",

@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 TASKS = ("classification", "regression", "reconstruction")
-STRUCTURES = ("vector", "image", "set", "signal", "graph", "tensor")
+STRUCTURES = ("vector", "image", "set", "signal", "graph", "point_cloud", "tensor")
 TARGET_BEHAVIOURS = ("invariant", "equivariant")
 
 
@@ -102,10 +102,47 @@ def _act(rep, g, batch):
 
 
 @dataclasses.dataclass(frozen=True)
+class PointCloudSymmetry:
+    """E(d) x S_n on a point cloud's named inputs, and how the target moves with them.
+
+    `rep_in` and `rep_out` are `layers.point_clouds.PointCloudRep`s of one `EuclideanGroup`:
+    for N-body data, positions rotate, reflect, translate and permute, velocities rotate,
+    reflect and permute, charges permute, and the target positions move like the positions.
+    The ground truth satisfies `f(g . x) = g . f(x)`.
+
+    Example:
+
+    >>> from eqzoo.layers.point_clouds import EuclideanGroup, PointCloudRep
+    >>> group = EuclideanGroup(3, 5)
+    >>> s = PointCloudSymmetry(group, PointCloudRep(group, {"positions": "position"}),
+    ...                        PointCloudRep(group, "position"))
+    >>> s.apply(group.sample(1, seed=0)[0], {"positions": np.zeros((2, 5, 3))})["positions"].shape
+    (2, 5, 3)
+    """
+
+    group: object
+    rep_in: object
+    rep_out: object
+    target: str = "equivariant"
+
+    def apply(self, g, batch):
+        """`g . x` for every example of a batch (a dict of numpy arrays)."""
+        return self.rep_in.act(g, batch)
+
+    def apply_to_target(self, g, targets):
+        return self.rep_out.act(g, targets)
+
+    def to_dict(self):
+        return {"group": repr(self.group), "rep_in": self.rep_in.get_config(),
+                "rep_out": self.rep_out.get_config(), "target": self.target}
+
+
+@dataclasses.dataclass(frozen=True)
 class DatasetInfo:
     """The facts about a loaded dataset that choose a model's head, loss and metrics.
 
-    Examples arrive as `(x, y)` pairs, `x` float32 of shape `(batch, *input_shape)`.
+    Examples arrive as `(x, y)` pairs, `x` float32 of shape `(batch, *input_shape)`, or, for
+    named inputs (point clouds), a dict of such tensors with `input_shape` a dict of shapes.
 
     Args:
         name: the registered name, e.g. "digits" or "tfds:mnist".
@@ -116,12 +153,14 @@ class DatasetInfo:
         structure: how an example is laid out: "vector", "image" (height, width, channels),
             "set" (elements, features: order carries no meaning), "signal" (a periodic
             sequence), "graph" (an n x n adjacency or distance matrix: node order carries no
-            meaning) or "tensor" (anything else).
-        input_shape: shape of one example, without the batch axis.
+            meaning), "point_cloud" (named tensors of n points in R^d) or "tensor" (anything
+            else).
+        input_shape: shape of one example, without the batch axis (a dict of shapes for
+            named inputs).
         output_shape: shape of what the model must output for one example.
         num_classes: number of classes for classification, else None.
         train_size, validation_size, test_size: examples in each split.
-        symmetry: a `Symmetry` the ground truth has, or None.
+        symmetry: a `Symmetry` (or `PointCloudSymmetry`) the ground truth has, or None.
         source: where the data came from, e.g. "scikit-learn load_digits", "tfds mnist:3.0.1".
         description: one paragraph for people.
         preprocessing: what was done to the raw data, e.g. which statistics were fitted where.
@@ -138,7 +177,7 @@ class DatasetInfo:
     train_size: int
     validation_size: int
     test_size: int
-    symmetry: Symmetry | None
+    symmetry: Symmetry | PointCloudSymmetry | None
     source: str
     description: str
     preprocessing: str
@@ -186,7 +225,9 @@ class DatasetInfo:
     def to_dict(self):
         """Plain values only, for a run's config (W&B) or a JSON file."""
         d = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
-        d["input_shape"], d["output_shape"] = list(self.input_shape), list(self.output_shape)
+        d["input_shape"] = ({k: list(v) for k, v in self.input_shape.items()}
+                            if isinstance(self.input_shape, dict) else list(self.input_shape))
+        d["output_shape"] = list(self.output_shape)
         d["symmetry"] = self.symmetry.to_dict() if self.symmetry else None
         d["class_names"] = list(self.class_names) if self.class_names is not None else None
         return d

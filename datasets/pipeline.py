@@ -156,13 +156,14 @@ def _batches(x, y, batch_size, shuffle_seed):
     # The arrays already sit in memory (so `cache()` would only copy them again). Shuffling and
     # batching row indices, then gathering whole batches, costs one tf.data element per index
     # rather than per example tuple: about twice the batches per second.
-    x, y = tf.constant(x), tf.constant(y)
-    n = int(x.shape[0])
+    x, y = tf.nest.map_structure(tf.constant, x), tf.constant(y)  # x: a tensor or a dict of them
+    n = int(y.shape[0])
     indices = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
         indices = indices.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
     batches = indices.batch(batch_size).map(
-        lambda i: (tf.gather(x, i), tf.gather(y, i)), num_parallel_calls=tf.data.AUTOTUNE
+        lambda i: (tf.nest.map_structure(lambda t: tf.gather(t, i), x), tf.gather(y, i)),
+        num_parallel_calls=tf.data.AUTOTUNE
     )
     return batches.prefetch(tf.data.AUTOTUNE)
 

@@ -1,7 +1,8 @@
 """Measuring equivariance: `max |f(rho_in(g) x) - rho_out(g) f(x)|` over sampled group elements.
 
 Works on any callable on batches (a layer, a model, a function), with inputs and outputs laid out
-as their representations expect: flat `(batch, dim)`, or `(batch, n, c)` for a `ChannelRep`.
+as their representations expect: flat `(batch, dim)`, `(batch, n, c)` for a `ChannelRep`, or
+dicts of named tensors for a point cloud's `PointCloudRep` (`layers.point_clouds`).
 Any group: a finite group's elements are drawn uniformly, a compact Lie group's from Haar
 measure, any other's as `expm` of a random Lie algebra element times random discrete generators
 (see `groups.LieGroup.sample`); the discrete generators are always tried too.
@@ -27,8 +28,9 @@ def equivariance_error(f, group, rep_in, rep_out, n_samples=8, seed=0, inputs=No
         rep_in, rep_out: the `Representation`s of f's input and output.
         n_samples: group elements drawn uniformly, on top of every generator.
         seed: seed of the element and input draws.
-        inputs: the batch `x` (numpy); None draws `batch_size` standard normal examples of
-            shape `rep_in.shape` (so `(n, c)` for a `ChannelRep`), in float32.
+        inputs: the batch `x` (numpy, or a dict of arrays); None draws `batch_size` standard
+            normal examples of shape `rep_in.shape` (so `(n, c)` for a `ChannelRep`, a dict for
+            a `PointCloudRep`, whose masks are drawn as ones), in float32.
         batch_size: examples drawn when `inputs` is None.
 
     Returns:
@@ -79,22 +81,54 @@ def _measure(f, group, rep_in, rep_out, n_samples, seed, inputs, batch_size):
             )
     rng = np.random.default_rng(seed)
     if inputs is None:
-        inputs = rng.normal(size=(batch_size,) + rep_in.shape).astype("float32")
-    x = np.asarray(inputs)
+        inputs = _draw(rng, batch_size, rep_in)
+    x = keras.tree.map_structure(np.asarray, inputs)
     elements = list(group.generators) + list(group.sample(n_samples, seed=seed))
     # One call on every transformed copy at once: a model pays its call overhead once.
-    moved = np.concatenate([x] + [rep_in.act(g, x) for g in elements], axis=0).astype(x.dtype)
-    outputs = np.asarray(keras.ops.convert_to_numpy(f(moved)), dtype="float64")
-    outputs = outputs.reshape((len(elements) + 1, len(x)) + outputs.shape[1:])
-    fx = outputs[0]
+    copies = [x] + [rep_in.act(g, x) for g in elements]
+    moved = keras.tree.map_structure(
+        lambda first, *rest: np.concatenate([first, *rest], axis=0).astype(first.dtype),
+        *copies)
+    size = len(keras.tree.flatten(x)[0])
+    outputs = keras.tree.map_structure(
+        lambda out: np.asarray(keras.ops.convert_to_numpy(out), dtype="float64").reshape(
+            (len(elements) + 1, size) + tuple(out.shape[1:])), f(moved))
+    fx = keras.tree.map_structure(lambda out: out[0], outputs)
     try:
         with np.errstate(invalid="ignore"):  # a NaN or inf output is reported, not warned about
             expected = [rep_out.act(g, fx) for g in elements]
-            errors = [np.max(np.abs(out - e), initial=0.0)
-                      for e, out in zip(expected, outputs[1:], strict=True)]
+            errors = [_max_difference(keras.tree.map_structure(lambda out, k=k: out[k], outputs),
+                                      e)
+                      for k, e in enumerate(expected, start=1)]
     except ValueError as e:
         raise ValueError(f"f's output does not match rep_out: {e}") from None
     worst = int(np.argmax(errors))
     error = float(errors[worst]) if np.all(np.isfinite(errors)) else float("inf")
-    moved_scale = max(float(np.max(np.abs(e), initial=0.0)) for e in expected)
-    return error, elements[worst], float(np.max(np.abs(fx), initial=0.0)), moved_scale
+    scale = max(float(np.max(np.abs(leaf), initial=0.0)) for leaf in keras.tree.flatten(fx))
+    moved_scale = max(float(np.max(np.abs(leaf), initial=0.0))
+                      for e in expected for leaf in keras.tree.flatten(e))
+    return error, elements[worst], scale, moved_scale
+
+
+def _draw(rng, batch_size, rep_in):
+    """Standard normal float32 inputs of `rep_in.shape` (a dict of shapes: masks are ones)."""
+    if not isinstance(rep_in.shape, dict):
+        return rng.normal(size=(batch_size,) + rep_in.shape).astype("float32")
+    kinds = getattr(rep_in, "fields", {})
+    return {name: np.ones((batch_size,) + shape, "float32")
+            if kinds.get(name, ("",))[0] == "mask"
+            else rng.normal(size=(batch_size,) + shape).astype("float32")
+            for name, shape in rep_in.shape.items()}
+
+
+def _max_difference(a, b):
+    """`max |a - b|` over every tensor of two structures (dicts of arrays, or arrays)."""
+    if isinstance(a, dict) != isinstance(b, dict) or (
+            isinstance(a, dict) and sorted(a) != sorted(b)):
+        raise ValueError(f"outputs {_keys(a)} against rep_out's {_keys(b)}")
+    pairs = zip(keras.tree.flatten(a), keras.tree.flatten(b), strict=True)
+    return max(float(np.max(np.abs(u - v), initial=0.0)) for u, v in pairs)
+
+
+def _keys(x):
+    return f"keys {sorted(x)}" if isinstance(x, dict) else "a tensor"

@@ -28,7 +28,8 @@ class EquivarianceMonitor(keras.callbacks.Callback):
 
     Args:
         rep_in, rep_out: the `Representation`s (or `get_config()` dicts) of input and output.
-        inputs: the batch to measure on (numpy or a tensor), laid out as the model's input.
+        inputs: the batch to measure on (numpy or a tensor, or a dict of them for named
+            inputs), laid out as the model's input.
         n_samples: sampled group elements on top of the generators.
         seed: seed of the sampled elements.
     """
@@ -36,7 +37,8 @@ class EquivarianceMonitor(keras.callbacks.Callback):
     def __init__(self, rep_in, rep_out, inputs, n_samples=8, seed=0):
         super().__init__()
         self.rep_in, self.rep_out = rep_from_config(rep_in), rep_from_config(rep_out)
-        self.inputs = np.asarray(keras.ops.convert_to_numpy(inputs))
+        self.inputs = keras.tree.map_structure(  # a tensor, or a dict of named tensors
+            lambda t: np.asarray(keras.ops.convert_to_numpy(t)), inputs)
         self.n_samples, self.seed = n_samples, seed
         self.key = metric_name(self.rep_in.group)
         self.precision = None
@@ -60,7 +62,8 @@ class EquivarianceMonitor(keras.callbacks.Callback):
         if self._copy is not None:
             self._copy.set_weights([np.asarray(w, dtype="float64")
                                     for w in self.model.get_weights()])
-            model, inputs = self._copy, inputs.astype("float64")
+            model = self._copy
+            inputs = keras.tree.map_structure(lambda t: t.astype("float64"), inputs)
         error = equivariance_error(model, self.rep_in.group, self.rep_in, self.rep_out,
                                    n_samples=self.n_samples, seed=self.seed, inputs=inputs)
         return {self.key: error}

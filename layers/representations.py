@@ -49,6 +49,7 @@ from eqzoo.layers.groups import (
     permutation_matrix,
 )
 from eqzoo.layers.plane_groups import point_group
+from eqzoo.layers.point_clouds import PointCloudRep
 
 __all__ = [
     "AntisymmetricSquare",
@@ -852,13 +853,15 @@ def rep_from_config(config):
     if name == "ImageRegularRep":
         return ImageRegularRep(group_from_config(config["group"]), config["channels"],
                                config.get("size"))
+    if name == "PointCloudRep":
+        return PointCloudRep.from_config(config)
     if name in ("DefiningRep", "RegularRep"):
         return {"DefiningRep": DefiningRep, "RegularRep": RegularRep}[name](
             group_from_config(config["group"]))
     raise ValueError(
         "Unknown representation config: expected a Representation or a dict with 'rep' one of "
         "['AntisymmetricSquare', 'ChannelRep', 'DefiningRep', 'DirectSum', 'DualRep', "
-        "'FactorRep', 'ImageRegularRep', 'ImageRep', 'ParityRep', 'RegularRep', "
+        "'FactorRep', 'ImageRegularRep', 'ImageRep', 'ParityRep', 'PointCloudRep', 'RegularRep', "
         "'SymmetricSquare', 'TensorProduct', 'TrivialRep']. "
         f"Received: {config!r}"
     )

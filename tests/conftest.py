@@ -21,6 +21,7 @@ for _var, _sub in [
     ("TFDS_DATA_DIR", "tfds"),
     ("KERAS_HOME", "keras"),
     ("MPLCONFIGDIR", "matplotlib"),
+    ("EQZOO_CACHE_DIR", "eqzoo-cache"),  # simulated datasets (nbody_charged)
 ]:
     os.environ[_var] = os.path.join(_SCRATCH, _sub)
     os.makedirs(os.environ[_var], exist_ok=True)

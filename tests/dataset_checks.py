@@ -11,9 +11,11 @@ import numpy as np
 
 
 def collect(ds):
-    """A batched `(x, y)` dataset as two NumPy arrays."""
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds], strict=True)
-    return np.concatenate(xs), np.concatenate(ys)
+    """A batched `(x, y)` dataset as two NumPy arrays (`x` a dict of arrays for named inputs)."""
+    xs, ys = zip(*[(x, y.numpy()) for x, y in ds], strict=True)
+    if isinstance(xs[0], dict):
+        return {k: np.concatenate([x[k].numpy() for x in xs]) for k in xs[0]}, np.concatenate(ys)
+    return np.concatenate([x.numpy() for x in xs]), np.concatenate(ys)
 
 
 def assert_splits_match_info(splits, batch_size):
@@ -23,7 +25,12 @@ def assert_splits_match_info(splits, batch_size):
     arrays = []
     for ds, size in zip([train, validation, test], sizes, strict=True):
         x, y = collect(ds)
-        assert x.dtype == np.float32 and x.shape == (size, *info.input_shape)
+        if isinstance(info.input_shape, dict):
+            assert sorted(x) == sorted(info.input_shape)
+            for key, shape in info.input_shape.items():
+                assert x[key].dtype == np.float32 and x[key].shape == (size, *shape)
+        else:
+            assert x.dtype == np.float32 and x.shape == (size, *info.input_shape)
         if info.task == "classification":
             assert y.dtype == np.int32 and y.shape == (size,)
             assert info.output_shape == (info.num_classes,)
@@ -31,5 +38,6 @@ def assert_splits_match_info(splits, batch_size):
         else:
             assert y.dtype == np.float32 and y.shape == (size, *info.output_shape)
         arrays.append((x, y))
-    assert next(iter(train))[0].shape[0] == batch_size
+    first = next(iter(train))[0]
+    assert (first[next(iter(first))] if isinstance(first, dict) else first).shape[0] == batch_size
     return arrays

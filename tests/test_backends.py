@@ -24,6 +24,7 @@ from tests.extras import EXTRAS, marks
 PORTABLE = [
     "tests/test_bounded_spectrum_dense.py",
     "tests/test_dense_transpose.py",
+    "tests/test_egnn.py",
     "tests/test_equivariance_helper.py",
     "tests/test_equivariance_monitor.py",
     "tests/test_equivariant_dense.py",

@@ -11,7 +11,7 @@ from sklearn import datasets as sk_datasets
 from sklearn.preprocessing import StandardScaler
 
 from eqzoo import datasets
-from eqzoo.datasets import emlp_tasks, registry, sklearn_sets, synthetic, tfds_sets
+from eqzoo.datasets import emlp_tasks, nbody, registry, sklearn_sets, synthetic, tfds_sets
 from eqzoo.datasets.info import DatasetInfo
 from tests.dataset_checks import assert_splits_match_info, collect
 
@@ -21,6 +21,8 @@ TABULAR = ["iris", "wine", "breast_cancer", "diabetes"]
 
 def small(name):
     """Options that keep a dataset tiny."""
+    if name == nbody.NAME:
+        return {"num_train": 20, "num_validation": 10, "num_test": 10}
     return {"num_examples": 100} if name in {**synthetic.TASKS, **emlp_tasks.TASKS} else {}
 
 
@@ -28,7 +30,7 @@ def test_marker_and_names():
     assert set(datasets.list_datasets()) == {
         "digits", "iris", "wine", "breast_cancer", "diabetes", "mnist", "fashion_mnist", "cifar10",
         "quadratic_form", "set_sum", "set_max", "cyclic_signal", "hopfield_patterns",
-        "digits_rotated", "graph_triangles", "line_graph_degrees",
+        "digits_rotated", "graph_triangles", "line_graph_degrees", "nbody_charged",
         "o5_synthetic", "inertia", "particle_scattering",
     }
     assert datasets.list_datasets("set_*") == ["set_max", "set_sum"]
@@ -143,7 +145,7 @@ def test_a_keras_model_trains_on_a_split():
     "name, match",
     [
         ("digit", "Unknown dataset 'digit'. Did you mean: 'digits'"),
-        ("nothing_like_it", r"datasets.list_datasets\(\) lists the 19 registered names"),
+        ("nothing_like_it", r"datasets.list_datasets\(\) lists the 20 registered names"),
         (3, "Unknown dataset '3'"),
     ],
 )

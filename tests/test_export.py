@@ -261,3 +261,31 @@ def test_a_model_built_on_another_backend_exports_and_verifies(backend, tmp_path
         assert report["max_abs_error"] <= 1e-5
         assert report["equivariance"]["exported"] <= 1e-5
         assert report["serving_process"]["eqzoo_modules"] == []
+
+
+# A trained EGNN with named inputs: served by SavedModel's signature and TFLite's interpreter in
+# a fresh process, its E(3) x S_5 equivariance measured again on the artifact's outputs.
+@pytest.mark.slow
+@pytest.mark.tensorflow
+@pytest.mark.parametrize("fmt", ["saved_model", "tflite"])
+def test_egnn_with_named_inputs_exports_and_stays_equivariant(fmt, tmp_path):
+    model = zoo.create_model("egnn_nbody", width=8, depth=2)
+    rng = np.random.default_rng(0)
+    x = {"positions": rng.normal(size=(16, 5, 3)), "velocities": rng.normal(size=(16, 5, 3)),
+         "charges": rng.choice([-1.0, 1.0], size=(16, 5, 1))}
+    x = {k: v.astype("float32") for k, v in x.items()}
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    model.fit(x, x["positions"] + 0.1 * x["velocities"], epochs=3, verbose=0)
+    path = tmp_path / fmt / ARTIFACTS[fmt]
+    report = zoo.export_model(model, path, fmt, validation_inputs=x, preset="egnn_nbody",
+                              verbose=False)
+    assert report["passed"] and report["serving_process"]["eqzoo_modules"] == []
+    assert report["validation_inputs"]["shape"] == {"positions": [5, 3], "velocities": [5, 3],
+                                                    "charges": [5, 1]}
+    assert report["max_abs_error"] <= report["allowed_error"]
+    equivariance = report["equivariance"]
+    assert equivariance["group"] == "E(3)xS(5)" and equivariance["group_elements"] == 12
+    assert equivariance["exported"] <= 1e-4 and equivariance["trained"] <= 1e-4
+    with pytest.raises(ValueError, match="must be a dict with keys"):
+        zoo.export_model(model, tmp_path / "again" / ARTIFACTS[fmt], fmt,
+                         validation_inputs=x["positions"], preset="egnn_nbody")

@@ -16,6 +16,7 @@ from eqzoo import layers
 from eqzoo.layers import (
     BoundedSpectrumDense,
     DenseTranspose,
+    EGNNLayer,
     EMLPBlock,
     EquivariantBilinear,
     EquivariantDense,
@@ -25,8 +26,11 @@ from eqzoo.layers import (
     GroupConv2D,
     GroupPooling,
     HopfieldBlock,
+    LinearDynamics,
+    MessagePassing,
     NormNonlinearity,
     PairwiseInteraction,
+    PointCloudInvariants,
     PositiveDefiniteDense,
     SkewSymmetricDense,
     SymmetricDense,
@@ -83,6 +87,19 @@ CASES = [
     (EquivariantBilinear, {"rep_in": _O3.get_config(), "seed": 3}, (2, 13), (2, 13), 1),
     (EMLPBlock, {"rep_in": (2 * TrivialRep(O(3)) + DefiningRep(O(3))).get_config(),
                  "rep_out": _O3.get_config()}, (2, 5), (2, 13), 3),
+    # Point clouds: dicts of named tensors in, dicts (or one tensor) out.
+    (EGNNLayer, {"soft_edges": True},
+     {"features": (2, 5, 4), "positions": (2, 5, 3), "velocities": (2, 5, 3), "node_mask": (2, 5),
+      "edge_attributes": (2, 5, 5, 2)},
+     {"features": (2, 5, 4), "positions": (2, 5, 3), "velocities": (2, 5, 3)}, 17),
+    (EGNNLayer, {"units": 6, "residual": False, "normalize": True},
+     {"features": (2, 4, 3), "positions": (2, 4, 2)},
+     {"features": (2, 4, 6), "positions": (2, 4, 2)}, 11),
+    (MessagePassing, {}, {"features": (2, 5, 4), "edge_attributes": (2, 5, 5, 1)}, (2, 5, 4), 8),
+    (PointCloudInvariants, {}, {"positions": (2, 5, 3), "velocities": (2, 5, 3),
+                                "charges": (2, 5, 1)},
+     {"features": (2, 5, 1), "edge_attributes": (2, 5, 5, 2)}, 0),
+    (LinearDynamics, {}, {"positions": (2, 5, 3), "velocities": (2, 5, 3)}, (2, 5, 3), 1),
 ]
 
 
@@ -95,6 +112,43 @@ def test_every_exported_layer_has_a_harness_case():
     # StructuredDense is the abstract base: it has no structure of its own to instantiate.
     missing = _exported_layer_classes() - {layers.StructuredDense} - {c[0] for c in CASES}
     assert not missing, f"add a run_layer_test case for {sorted(c.__name__ for c in missing)}"
+
+
+NAMED = ("features", "positions", "velocities", "node_mask", "edge_attributes", "charges")
+
+
+def _named(values):
+    """Keyword values back to the layer's dict of named inputs (`node_mask` is its `mask`;
+    Keras names shapes `<input>_shape` when it builds, `<input>` when the harness does)."""
+    names = {k.removesuffix("_shape"): v for k, v in values.items() if v is not None}
+    return {("mask" if k == "node_mask" else k): names[k] for k in NAMED if k in names}
+
+
+class _KeywordInputs:
+    """`run_layer_test` calls a layer on a dict of inputs as `layer(**inputs)`; the point-cloud
+    layers take one dict. This mixin takes the keywords (`node_mask` for `mask`, a name Keras
+    reserves) and hands the dict on, so Keras' own harness checks the layers unchanged."""
+
+    def build(self, features_shape=None, positions_shape=None, velocities_shape=None,
+              node_mask_shape=None, edge_attributes_shape=None, charges_shape=None, **bare):
+        shapes = {k: v for k, v in locals().items() if k.endswith("_shape")}
+        if isinstance(features_shape, dict):
+            shapes = features_shape
+        super().build(_named({**shapes, **bare}))
+
+    def call(self, features=None, positions=None, velocities=None, node_mask=None,
+             edge_attributes=None, charges=None):
+        if isinstance(features, dict):  # a functional model of the harness passes the dict
+            return super().call(_named(features))
+        return super().call(_named(locals()))
+
+    def compute_output_shape(self, features_shape=None, positions_shape=None,
+                             velocities_shape=None, node_mask_shape=None,
+                             edge_attributes_shape=None, charges_shape=None, **bare):
+        shapes = {k: v for k, v in locals().items() if k.endswith("_shape")}
+        if isinstance(features_shape, dict):
+            shapes = features_shape
+        return super().compute_output_shape(_named({**shapes, **bare}))
 
 
 class _Harness(TestCase):
@@ -114,6 +168,8 @@ def test_keras_run_layer_test(layer_cls, init_kwargs, input_shape, output_shape,
     if layer_cls is GroupAveraged:
         # The wrapped model is a layer object too: a plain Dense, averaged over C_5's shifts.
         init_kwargs = {**init_kwargs, "model": keras.layers.Dense(5)}
+    if isinstance(input_shape, dict):
+        layer_cls = type(layer_cls.__name__, (_KeywordInputs, layer_cls), {})
     _Harness().run_layer_test(
         layer_cls,
         init_kwargs=init_kwargs,

@@ -14,6 +14,7 @@ with tensorflow_start_up_filtered():
 
 # Importing an architecture module registers its presets.
 from eqzoo.zoo import (  # noqa: F401
+    egnn,
     emlp,
     emlp_presets,
     equivariant,

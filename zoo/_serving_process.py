@@ -3,7 +3,8 @@
 Not imported by eqzoo: `export_model` runs this file's source with `python -c` in a fresh process
 whose working directory is a scratch folder, so nothing of eqzoo is on the import path unless the
 installed package is imported, and the report says whether it was. Argument: a request JSON
-`{"format", "artifact", "inputs", "outputs", "report"}`; inputs and outputs are `.npy` files.
+`{"format", "artifact", "inputs", "outputs", "report"}`; the inputs are an `.npz` archive (one
+array "inputs", or one array per named input of a dict-input model), the outputs an `.npy` file.
 """
 
 import json
@@ -27,12 +28,21 @@ def run_saved_model(path, x):
 
     signature = tf.saved_model.load(path).signatures["serving_default"]
     _, named_inputs = signature.structured_input_signature
-    if len(named_inputs) != 1 or len(signature.structured_outputs) != 1:
-        raise ValueError(f"expected one input and one output in serving_default. Received: "
-                         f"inputs {sorted(named_inputs)}, outputs "
+    if len(signature.structured_outputs) != 1:
+        raise ValueError(f"expected one output in serving_default. Received: "
                          f"{sorted(signature.structured_outputs)}")
-    (name,) = named_inputs
-    (output,) = signature(**{name: tf.constant(x)}).values()
+    if isinstance(x, dict):
+        if sorted(named_inputs) != sorted(x):
+            raise ValueError(f"serving_default takes {sorted(named_inputs)}, the request "
+                             f"{sorted(x)}")
+        feed = {name: tf.constant(x[name]) for name in named_inputs}
+    else:
+        if len(named_inputs) != 1:
+            raise ValueError(f"expected one input in serving_default. Received: "
+                             f"{sorted(named_inputs)}")
+        (name,) = named_inputs
+        feed = {name: tf.constant(x)}
+    (output,) = signature(**feed).values()
     return output.numpy(), "tf.saved_model.load, signature serving_default"
 
 
@@ -42,10 +52,22 @@ def run_tflite(path, x):
     with warnings.catch_warnings():  # TF 2.21 still ships it, and warns that LiteRT replaces it
         warnings.simplefilter("ignore")
         interpreter = tf.lite.Interpreter(model_path=path)
-    (tensor_in,), (tensor_out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    interpreter.resize_tensor_input(tensor_in["index"], x.shape)
+    tensors_in, (tensor_out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    feed = x if isinstance(x, dict) else {None: x}
+    if len(tensors_in) != len(feed):
+        raise ValueError(f"the model takes {len(tensors_in)} inputs, the request has {len(feed)}")
+    # Named inputs: TFLite names each tensor after its signature input, "serving_default_<name>:0".
+    by_name = {}
+    for tensor in tensors_in:
+        matches = [k for k in feed if k is None or tensor["name"].split(":")[0].endswith(k)]
+        if len(matches) != 1:
+            raise ValueError(f"cannot match input tensor {tensor['name']!r} to {sorted(feed)}")
+        by_name[matches[0]] = tensor
+    for key, tensor in by_name.items():
+        interpreter.resize_tensor_input(tensor["index"], feed[key].shape)
     interpreter.allocate_tensors()
-    interpreter.set_tensor(tensor_in["index"], x)
+    for key, tensor in by_name.items():
+        interpreter.set_tensor(tensor["index"], feed[key])
     interpreter.invoke()
     return interpreter.get_tensor(tensor_out["index"]), "tf.lite.Interpreter"
 
@@ -59,7 +81,10 @@ def main(request_path):
     with open(request_path) as f:
         request = json.load(f)
     started = time.perf_counter()
-    outputs, runtime = RUNTIMES[request["format"]](request["artifact"], np.load(request["inputs"]))
+    with np.load(request["inputs"]) as archive:
+        inputs = {name: archive[name] for name in archive.files}
+    inputs = inputs["inputs"] if list(inputs) == ["inputs"] else inputs
+    outputs, runtime = RUNTIMES[request["format"]](request["artifact"], inputs)
     np.save(request["outputs"], np.asarray(outputs))
     import tensorflow as tf
 

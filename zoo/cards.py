@@ -119,8 +119,14 @@ def _symmetry_group(metadata):
         return (f"none: the {metadata['constraint']} constraint acts on the weights, not on the "
                 "inputs and outputs")
     rep_in, rep_out = rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"])
-    order = _order(rep_in.group)
-    size = ("continuous" if order is None else f"order {order:,}")
+    order = None if getattr(rep_in.group, "is_continuous", False) else _order(rep_in.group)
+    if order is not None:
+        size = f"order {order:,}"
+    elif getattr(rep_in.group, "lie_algebra", ()):
+        size = "continuous"
+    else:  # the point clouds' E(n) x S_n
+        size = ("continuous (sampled: Haar-random orthogonal matrices of both determinants, "
+                "translations, permutations)")
     return (f"{rep_in.group!r}, {size}; acting on inputs by `{rep_in!r}` and on outputs by "
             f"`{rep_out!r}`")
 

@@ -29,6 +29,7 @@ import numpy as np
 from eqzoo.fileio import write_json
 from eqzoo.layers.equivariance import equivariance_error
 from eqzoo.layers.fold import fold_to_dense, folds
+from eqzoo.layers.point_clouds import PointCloudRep
 from eqzoo.layers.representations import Representation, rep_from_config
 from eqzoo.zoo.registry import get_preset
 
@@ -96,12 +97,13 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
     """Folds, writes and verifies a serving artifact of `model`; returns the verification report.
 
     Args:
-        model: a built Functional or Sequential Keras model with one input and one output.
+        model: a built Functional or Sequential Keras model with one output and one input, or
+            a dict of named inputs (point clouds: `{"positions", "velocities", ...}`).
         path: the artifact: `*.keras` for "keras", `*.tflite` for "tflite", a folder for
             "saved_model". Its folder receives `export.json`.
         format: "keras", "saved_model" or "tflite".
-        validation_inputs: a numpy batch of the model's inputs; None draws 64 standard normal
-            examples (seed 0).
+        validation_inputs: a numpy batch of the model's inputs (a dict of arrays for named
+            inputs); None draws 64 standard normal examples (seed 0).
         preset: the zoo preset the model was built from; when its metadata names representations
             (equivariant presets) that fit the model's input and output, the artifact's
             equivariance error is measured (a model built with another shape is not measured).
@@ -129,10 +131,11 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
     path = os.path.abspath(os.fspath(path))
     _check_path(path, format)
     folded = fold_to_dense(model)  # refuses what is not a built Functional or Sequential model
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ValueError(f"export_model serves models with one input and one output. Received "
-                         f"{model.name!r} with {len(model.inputs)} inputs and "
-                         f"{len(model.outputs)} outputs.")
+    named = isinstance(model.input, dict)
+    if (len(model.inputs) != 1 and not named) or len(model.outputs) != 1:
+        raise ValueError(f"export_model serves models with one output and one input (or a dict "
+                         f"of named inputs). Received {model.name!r} with {len(model.inputs)} "
+                         f"inputs and {len(model.outputs)} outputs.")
     custom = sorted({f"{layer.name} ({type(layer).__name__})" for layer in _leaves(folded)
                      if not type(layer).__module__.startswith("keras")})
     if format == "keras" and custom:
@@ -145,12 +148,14 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
     trained = _predict(model, x)
     probe = moved = None
     if reps is not None:
-        probe = x[:PROBE_INPUTS]
+        probe = _each(lambda a: a[:PROBE_INPUTS], x)
         recorder = _Recorder(lambda batch: _predict(model, batch))
         trained_equivariance = equivariance_error(recorder, reps[0].group, *reps,
                                                   n_samples=n_samples, inputs=probe)
         moved = recorder.inputs
-    batch = x if moved is None else np.concatenate([x, moved.astype(x.dtype)])
+    batch = x if moved is None else _each(
+        lambda a, b: np.concatenate([a, b.astype(a.dtype)]), x, moved)
+    examples = _length(x)
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     _write_atomically(folded, path, format)
@@ -165,21 +170,22 @@ def export_model(model, path, format, *, validation_inputs=None, preset=None, eq
         "serving_process": process,
         "folded_layers": [layer.name for layer in _leaves(model) if folds(layer)],
         "other_custom_layers": custom,
-        "validation_inputs": {"examples": len(x), "shape": list(x.shape[1:]), "source": source},
+        "validation_inputs": {"examples": examples, "shape": _each(lambda a: list(a.shape[1:]), x),
+                              "source": source},
         "tolerance": {"atol": atol, "rtol": rtol},
-        **_output_errors(served[:len(x)], trained, atol, rtol),
+        **_output_errors(served[:examples], trained, atol, rtol),
         "equivariance": None,
         **({"metadata": metadata} if metadata else {}),
     }
     if reps is not None:
         exported_equivariance = equivariance_error(
-            _Replay(moved, served[len(x):]), reps[0].group, *reps, n_samples=n_samples,
+            _Replay(moved, served[examples:]), reps[0].group, *reps, n_samples=n_samples,
             inputs=probe)
-        scale = float(np.max(np.abs(trained[:len(probe)])))
+        scale = float(np.max(np.abs(trained[:_length(probe)])))
         report["equivariance"] = {
             "group": repr(reps[0].group), "rep_in": repr(reps[0]), "rep_out": repr(reps[1]),
-            "examples": len(probe),
-            "group_elements": len(moved) // len(probe) - 1,  # moved starts with x itself
+            "examples": _length(probe),
+            "group_elements": _length(moved) // _length(probe) - 1,  # moved starts with x
             "exported": exported_equivariance, "trained": trained_equivariance,
             "allowed": atol + rtol * scale}
     failures = _failures(report)
@@ -205,16 +211,48 @@ def _check_path(path, format):
 
 
 def _validation_inputs(model, inputs):
-    shape, dtype = tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype
+    if isinstance(model.input, dict):
+        if inputs is None:
+            rng = np.random.default_rng(0)
+            return ({name: rng.normal(size=(RANDOM_INPUTS,) + tuple(t.shape[1:])).astype(t.dtype)
+                     for name, t in model.input.items()},
+                    f"{RANDOM_INPUTS} standard normal examples, seed 0")
+        if not isinstance(inputs, dict) or sorted(inputs) != sorted(model.input):
+            raise ValueError(f"validation_inputs must be a dict with keys {sorted(model.input)} "
+                             f"for {model.name!r}. Received: {type(inputs).__name__}"
+                             + (f" with keys {sorted(inputs)}" if isinstance(inputs, dict) else ""))
+        x = {name: _checked_batch(model, t, inputs[name], name) for name, t in model.input.items()}
+        if len({len(a) for a in x.values()}) != 1:
+            raise ValueError(f"validation_inputs of {model.name!r} must hold one batch size. "
+                             f"Received: { {k: len(a) for k, a in x.items()} }")
+        return x, "given by the caller"
     if inputs is None:
+        shape, dtype = tuple(model.inputs[0].shape[1:]), model.inputs[0].dtype
         draw = np.random.default_rng(0).normal(size=(RANDOM_INPUTS,) + shape)
         return draw.astype(dtype), f"{RANDOM_INPUTS} standard normal examples, seed 0"
+    return _checked_batch(model, model.inputs[0], inputs), "given by the caller"
+
+
+def _checked_batch(model, tensor, inputs, name=None):
+    shape = tuple(tensor.shape[1:])
     x = np.asarray(inputs)
     if x.ndim != len(shape) + 1 or x.shape[1:] != shape or len(x) == 0:
-        raise ValueError(f"validation_inputs must be a non-empty batch of shape (N, "
+        what = f"validation_inputs[{name!r}]" if name else "validation_inputs"
+        raise ValueError(f"{what} must be a non-empty batch of shape (N, "
                          f"{', '.join(map(str, shape))}) for {model.name!r}. Received shape "
                          f"{x.shape}.")
-    return x.astype(dtype), "given by the caller"
+    return x.astype(tensor.dtype)
+
+
+def _each(f, *structures):
+    """`f` on each array of one or more batches that are arrays, or dicts of arrays."""
+    if isinstance(structures[0], dict):
+        return {k: f(*(s[k] for s in structures)) for k in structures[0]}
+    return f(*structures)
+
+
+def _length(x):
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
 def _representations(model, preset, equivariance):
@@ -232,15 +270,22 @@ def _representations(model, preset, equivariance):
     if equivariance is None:
         return None
     if (len(equivariance) != 2
-            or not all(isinstance(rep, Representation) for rep in equivariance)):
+            or not all(isinstance(rep, (Representation, PointCloudRep)) for rep in equivariance)):
         raise ValueError(f"`equivariance` must be a pair (rep_in, rep_out) of Representations. "
                          f"Received: {equivariance!r}")
-    shape = tuple(model.inputs[0].shape[1:])
+    shape = (_each(lambda t: tuple(t.shape[1:]), model.input) if isinstance(model.input, dict)
+             else tuple(model.inputs[0].shape[1:]))
+    rep_shape = equivariance[0].shape
     # A representation takes its own shape or, flattened row-major, (dim,): T(2) of O(3) moves
-    # (3, 3) matrices and the 9 values of their rows alike (`Representation.act`).
-    if shape not in {tuple(equivariance[0].shape), (equivariance[0].dim,)}:
+    # (3, 3) matrices and the 9 values of their rows alike (`Representation.act`); a point
+    # cloud's takes a dict of named shapes.
+    if isinstance(rep_shape, dict):
+        fits = dict(rep_shape) == shape
+    else:
+        fits = shape in {tuple(rep_shape), (equivariance[0].dim,)}
+    if not fits:
         raise ValueError(f"The representation {equivariance[0]!r} acts on inputs of shape "
-                         f"{tuple(equivariance[0].shape)}, but {model.name!r} takes {shape}: "
+                         f"{rep_shape}, but {model.name!r} takes {shape}: "
                          "its equivariance cannot be measured with it.")
     return tuple(equivariance)
 
@@ -256,7 +301,7 @@ class _Recorder:
         self.f, self.inputs = f, None
 
     def __call__(self, x):
-        self.inputs = np.array(x)
+        self.inputs = _each(np.array, x)
         return self.f(x)
 
 
@@ -267,7 +312,8 @@ class _Replay:
         self.inputs, self.outputs = inputs, outputs
 
     def __call__(self, x):
-        if not np.array_equal(np.asarray(x), self.inputs):
+        same = _each(lambda a, b: np.array_equal(np.asarray(a), b), x, self.inputs)
+        if not all(same.values() if isinstance(same, dict) else [same]):
             raise RuntimeError("equivariance_error asked for other inputs than it recorded.")
         return self.outputs
 
@@ -340,10 +386,11 @@ def _serve(path, format, batch, timeout):
     """The artifact's outputs on `batch`, computed by a fresh process that never imports eqzoo."""
     with tempfile.TemporaryDirectory(prefix="eqzoo-serve-") as scratch:
         files = {name: os.path.join(scratch, name)
-                 for name in ("inputs.npy", "outputs.npy", "report.json", "request.json")}
-        np.save(files["inputs.npy"], batch)
+                 for name in ("inputs.npz", "outputs.npy", "report.json", "request.json")}
+        # Named inputs go by name; a single input is stored as "inputs".
+        np.savez(files["inputs.npz"], **(batch if isinstance(batch, dict) else {"inputs": batch}))
         with open(files["request.json"], "w") as f:
-            json.dump({"format": format, "artifact": path, "inputs": files["inputs.npy"],
+            json.dump({"format": format, "artifact": path, "inputs": files["inputs.npz"],
                        "outputs": files["outputs.npy"], "report": files["report.json"]}, f)
         with open(_SERVING_SCRIPT) as f:
             source = f.read()

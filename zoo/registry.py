@@ -22,6 +22,8 @@ import inspect
 import os
 import warnings
 
+import keras
+
 from eqzoo.fileio import file_sha256
 from eqzoo.messages import close_matches, short, unknown_keys
 from eqzoo.zoo.arguments import TWIN_FLAG, Spec, declare_renamed, rename_arguments, renamed_quietly
@@ -93,7 +95,8 @@ def make_preset(*, architecture, config, description, params, task, datasets, re
     return {"architecture": architecture, "config": dict(config), "metadata": metadata}
 
 
-def shipped_weights(*, preset, dataset, sha256, test_metrics, weights_digest, seed=0):
+def shipped_weights(*, preset, dataset, sha256, test_metrics, weights_digest, seed=0,
+                    train_flags="", test_options=None):
     """The metadata of the weights file a preset ships: `zoo/weights/<preset>.weights.h5`, the
     final weights of `python train.py --model <preset> --seed <seed> --wandb disabled` (train.py's
     defaults: 20 epochs, batch 32, Adam 3e-3), which tests/test_pretrained.py reproduces.
@@ -106,11 +109,19 @@ def shipped_weights(*, preset, dataset, sha256, test_metrics, weights_digest, se
         weights_digest: train.py's digest of the weight values (printed as "Final weights
             sha256"): a retrain matches it.
         seed: the run's seed, which also splits the dataset.
+        train_flags: train.py flags of that run beyond its defaults (e.g. a paper's optimiser
+            settings: "--epochs 150 --batch-size 100 --lr 5e-4").
+        test_options: dataset options that leave the test split as it is but load faster
+            (e.g. fewer simulated training trajectories), for checking the metrics.
     """
-    return {"file": f"weights/{preset}.weights.h5", "sha256": sha256,
-            "command": f"python train.py --model {preset} --seed {seed} --wandb disabled",
+    flags = f" {train_flags}" if train_flags else ""
+    info = {"file": f"weights/{preset}.weights.h5", "sha256": sha256,
+            "command": f"python train.py --model {preset} --seed {seed} --wandb disabled{flags}",
             "dataset": dataset, "seed": seed, "test_metrics": dict(test_metrics),
             "weights_digest": weights_digest}
+    if test_options:
+        info["test_options"] = dict(test_options)
+    return info
 
 
 def register_presets(presets):
@@ -205,6 +216,11 @@ def create_model(name, /, weights=None, **overrides):
         raise ValueError(f"Invalid value for argument `weights`: expected {EXPECTED_WEIGHTS}. "
                          f"Received: weights={weights!r}")
     return model
+
+
+def example_input_shape(model):
+    """The shape of one example the model takes: a tuple, or `{name: tuple}` for named inputs."""
+    return keras.tree.map_structure(lambda tensor: tuple(tensor.shape[1:]), model.input)
 
 
 def estimate_memory(name, /, **overrides):
