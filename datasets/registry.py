@@ -76,8 +76,9 @@ def load(
 
     Args:
         name: a name from `list_datasets()`, "tfds:<name>" for any tensorflow-datasets set, or
-            your own data: "csv:PATH", "npz:PATH", "images:DIR" (see `datasets.files` and
-            `datasets.images` for their options, e.g. `target="class"` for a CSV file).
+            your own data: "csv:PATH", "npz:PATH", "images:DIR", "pointcloud:PATH" (see
+            `datasets.files`, `datasets.images` and `datasets.point_clouds` for their options,
+            e.g. `target="class"` for a CSV file).
         batch_size: examples per batch (the last batch of a split may be smaller).
         seed: fixes the split, the synthetic data and the training order (reshuffled each epoch).
         validation_fraction, test_fraction: the share of all examples in each split, strictly
@@ -161,7 +162,7 @@ def _entry(name):
             list(_REGISTRY),
             f"datasets.list_datasets() lists the {len(_REGISTRY)} registered names; any "
             "tensorflow-datasets set loads as 'tfds:<name>', your own data as 'csv:PATH', "
-            "'npz:PATH' or 'images:DIR'.",
+            "'npz:PATH', 'images:DIR' or 'pointcloud:PATH'.",
         )
     return _REGISTRY[name]
 

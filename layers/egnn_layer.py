@@ -88,7 +88,6 @@ class EGNNLayer(keras.layers.Layer):
             raise ValueError(f"{owner}: the residual connection needs units equal to the input's "
                              f"feature width. Received: units={units}, features of width {f}; "
                              "pass residual=False or units=None.")
-        self.out_units = units
         act, policy = self.activation, self.dtype_policy
         self.phi_e = _graphs.mlp("phi_e", [units, units], act, policy, last_activation=act)
         self.phi_x = _graphs.mlp("phi_x", [units, 1], act, policy, last_initializer=_SMALL,

@@ -252,3 +252,19 @@ def test_egnn_layer_matches_eqs_3_to_6_written_in_numpy():
                 layer.phi_h[0], np.concatenate([h[b, i], total]), "silu"))
     np.testing.assert_allclose(out["positions"], expected_x, atol=1e-5)
     np.testing.assert_allclose(out["features"], expected_h, atol=1e-4)
+
+
+def test_a_given_graph_moves_with_the_points():
+    rng = np.random.default_rng(8)
+    x = cloud(rng, mask=[[1, 1, 1, 1, 0]] * 3)
+    upper = np.triu(rng.random((3, 5, 5)) < 0.6, k=1)
+    x["adjacency"] = (upper | np.swapaxes(upper, 1, 2)).astype("float32")
+    layer = EGNNLayer(soft_edges=True)
+    q, t, p = orthogonal(rng, 3, -1), rng.normal(size=3), rng.permutation(5)
+    g_x = {**moved(x, q, t, p), "adjacency": x["adjacency"][:, p][:, :, p]}
+    fx, fgx = call(layer, x), call(layer, g_x)
+    np.testing.assert_allclose(fgx["positions"], fx["positions"][:, p] @ q.T + t, atol=2e-5)
+    np.testing.assert_allclose(fgx["velocities"], fx["velocities"][:, p] @ q.T, atol=2e-5)
+    # Cutting an edge changes the answer: the adjacency is used.
+    cut = {**x, "adjacency": x["adjacency"] * 0.0}
+    assert np.abs(call(layer, cut)["positions"] - fx["positions"]).max() > 1e-6

@@ -37,9 +37,15 @@ NBODY_DATASETS = ["nbody_charged"]
 
 
 def _memory(config):
-    w, d = config["width"], config["dim"]
-    per_layer = (2 * w + 3) * w + w * w + 2 * w * w + w * w + w + (w + 1) * 2
-    return BYTES_PER_PARAMETER * (config["depth"] * per_layer + (2 * d + 1) * w + w * d)
+    """Every weight, counted from the config (the pair tensors are activations, not state)."""
+    w, d, depth = config["width"], config["dim"], config["depth"]
+    if not config["constrained"]:  # embedding of [x, v], message passing on q_i q_j, decoder
+        layer = (2 * w + 1) * w + w + w * w + w + 3 * w * w + 2 * w
+        params = 2 * d * w + w + depth * layer + w * w + w + w * d + d
+    else:  # embedding of |v|; phi_e on [h_i, h_j, r, q_i q_j, r_0], phi_x, phi_v, phi_h
+        layer = (2 * w + 3) * w + w + w * w + w + (w * w + 2 * w) + (w * w + 2 * w + 1)
+        params = 2 * w + depth * layer + (depth - 1) * (3 * w * w + 2 * w)
+    return BYTES_PER_PARAMETER * params
 
 
 def _inputs(points, dim):
@@ -88,7 +94,7 @@ def _gnn(inputs, width, depth, activation, dim, name):
     return keras.Model(inputs, keras.layers.Dense(dim, name="decoder")(h), name=name)
 
 
-@register_architecture("linear_dynamics")
+@register_architecture("linear_dynamics", memory=lambda config: BYTES_PER_PARAMETER)
 def linear_dynamics(*, points: Integer(2, 4096) = 5, dim: Integer(1, 64) = 3,
                     name: Name() = "linear_dynamics"):
     """`x + c v` on `{"positions", "velocities", "charges"}` (charges unused)."""
