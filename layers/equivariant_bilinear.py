@@ -100,14 +100,15 @@ class EquivariantBilinear(keras.layers.Layer):
         for positions, sources, offset in self.terms:
             (w, d), n = positions.shape, len(sources)
             weights = ops.reshape(ops.cast(self.mixing[offset:offset + w * n], x.dtype), (w, n))
-            copies = ops.take(x, sources, axis=-1)  # (batch, n, d)
-            parts.append(ops.reshape(ops.einsum("wn,bnd->bwd", weights, copies), (-1, w * d)))
+            copies = ops.reshape(ops.take(x, sources.ravel(), axis=-1), (-1, n, d))
+            mixed = ops.matmul(ops.transpose(copies, (0, 2, 1)), ops.transpose(weights))
+            parts.append(ops.reshape(ops.transpose(mixed, (0, 2, 1)), (-1, w * d)))
         if self._empty:
-            parts.append(ops.zeros_like(x[:, :1]) * ops.zeros((1, self._empty), x.dtype))
+            parts.append(ops.repeat(ops.zeros_like(x[:, :1]), self._empty, axis=1))
         flat = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
         kernel = ops.reshape(ops.take(flat, self._order, axis=-1),
                              (-1, self.rep_in.dim, self.rep_out.dim))
-        y = ops.multiply(ops.einsum("bi,bij->bj", x, kernel), SCALE)
+        y = ops.multiply(ops.squeeze(ops.matmul(ops.expand_dims(x, 1), kernel), 1), SCALE)
         return ops.reshape(y, lead + (self.rep_out.dim,))
 
     def compute_output_shape(self, input_shape):
