@@ -147,3 +147,32 @@ def test_the_emlp_architecture_and_its_twin(group, rep_in, rep_out):
                  constrained=False)
     assert twin.output_shape == model.output_shape
     assert all(type(layer).__name__ in ("InputLayer", "Dense") for layer in twin.layers)
+
+
+def test_model_cards_call_a_continuous_group_continuous():
+    """`cards._order` is None for a Lie group, whose `.order` raises."""
+    from eqzoo.zoo import cards
+
+    group = O(3)
+    metadata = {"constraint": "equivariant",
+                "equivariance": {"rep_in": (5 * TrivialRep(group)).get_config(),
+                                 "rep_out": (DefiningRep(group) ** 2).get_config()}}
+    assert cards._order(group) is None and cards._order(SymmetricGroup(4)) == 24
+    assert cards._symmetry_group(metadata).startswith("O(3), continuous; acting on inputs by")
+
+
+@pytest.mark.slow
+@pytest.mark.tensorflow  # TFLite
+def test_an_emlp_model_serves_in_tflite_with_its_equivariance_measured_again(tmp_path):
+    from eqzoo.zoo import export_model
+
+    group = LorentzGroup()
+    rep_in, rep_out = 4 * DefiningRep(group), TrivialRep(group)
+    model = registry.get_architecture("emlp")(group="O(1,3)", rep_in="4*V", rep_out="S",
+                                              channels=24, depth=1)
+    report = export_model(model, str(tmp_path / "emlp.tflite"), "tflite",
+                          equivariance=(rep_in, rep_out), verbose=False)
+    assert report["passed"]
+    equivariance = report["equivariance"]
+    assert equivariance["group"] == "O(1,3)"
+    assert equivariance["exported"] <= equivariance["allowed"]
