@@ -24,7 +24,9 @@ an invariant of `rep_in* (x) rep_out`: for every Lie algebra element A,
    above, up to `MAX_SPARSE`.
 
 Bases are orthonormal (as flattened `(d_a * d_b,)` vectors), so projecting a kernel onto the
-equivariant ones is a blockwise inner product.
+equivariant ones is a blockwise inner product. They are cached per process (`functools.
+lru_cache` on the representations); a disk cache would not pay: the slowest solve measured,
+SO(3) T(8) -> scalar, takes about 0.3 s (`benchmarks/results/lie_basis.md`).
 """
 
 import functools
