@@ -106,14 +106,24 @@ class EquivariantBilinear(keras.layers.Layer):
         outputs = [None] * len(self.types_out)
         for idx_a, j, sources, offset in self.terms:
             (m_a, d_a), (m_b, d_b), n = idx_a.shape, self.types_out[j].shape, len(sources)
-            x_a = ops.reshape(ops.take(x, idx_a.ravel(), axis=-1), (-1, 1, m_a, d_a))
+            x_a = ops.reshape(ops.take(x, idx_a.ravel(), axis=-1), (-1, m_a, d_a))
             chosen = ops.reshape(ops.take(x, sources.ravel(), axis=-1), (-1, n, d_a, d_b))
-            z = ops.matmul(ops.repeat(x_a, n, axis=1), chosen)  # (batch, n, m_a, d_b)
-            z = ops.reshape(ops.transpose(z, (0, 3, 1, 2)), (-1, d_b, n * m_a))
             weights = ops.reshape(ops.cast(self.mixing[offset:offset + m_a * m_b * n], x.dtype),
                                   (m_a, m_b, n))
-            weights = ops.reshape(ops.transpose(weights, (2, 0, 1)), (n * m_a, m_b))
-            y = ops.reshape(ops.transpose(ops.matmul(z, weights), (0, 2, 1)), (-1, m_b * d_b))
+            # Two orders of the same sum; the cheaper one for these sizes (a scalar block with
+            # many copies would otherwise make a (batch, n, m_a, d_b) outer product).
+            if m_a * m_b * d_a + m_b * d_a * d_b <= m_a * d_a * d_b + d_b * m_a * m_b:
+                mixed = ops.matmul(ops.transpose(x_a, (0, 2, 1)),
+                                   ops.reshape(weights, (m_a, m_b * n)))  # (batch, d_a, m_b n)
+                mixed = ops.transpose(ops.reshape(mixed, (-1, d_a, m_b, n)), (0, 2, 3, 1))
+                y = ops.matmul(ops.reshape(mixed, (-1, m_b, n * d_a)),
+                               ops.reshape(chosen, (-1, n * d_a, d_b)))  # (batch, m_b, d_b)
+                y = ops.reshape(y, (-1, m_b * d_b))
+            else:
+                z = ops.matmul(ops.repeat(x_a[:, None], n, axis=1), chosen)  # (b, n, m_a, d_b)
+                z = ops.reshape(ops.transpose(z, (0, 3, 1, 2)), (-1, d_b, n * m_a))
+                flat = ops.reshape(ops.transpose(weights, (2, 0, 1)), (n * m_a, m_b))
+                y = ops.reshape(ops.transpose(ops.matmul(z, flat), (0, 2, 1)), (-1, m_b * d_b))
             outputs[j] = y if outputs[j] is None else outputs[j] + y
         parts = [y if y is not None else ops.repeat(ops.zeros_like(x[:, :1]), idx.size, axis=1)
                  for y, idx in zip(outputs, self.types_out, strict=True)]

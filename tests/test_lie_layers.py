@@ -89,6 +89,29 @@ def test_bilinear_layer_is_emlps_formula():
     assert_equivariant(layer, group, rep_in, v, inputs=x)
 
 
+def test_bilinear_layer_equals_its_assembled_kernel():
+    """Both contraction orders (chosen per block by cost) against `x^T W(x)` with W(x) built
+    here in numpy from the layer's plan: block (a, b) = sum_k P[a, b, k] X_k."""
+    group = O(3)
+    v, s = DefiningRep(group), TrivialRep(group)
+    rep_in, rep_out = 3 * s + 4 * v + 2 * v ** 2, 6 * s + 2 * v + v ** 2
+    layer = EquivariantBilinear(rep_in, rep_out, seed=4)
+    x = np.random.default_rng(1).normal(size=(3, rep_in.dim)).astype("float32")
+    y = to_numpy(layer(x))
+    mixing = to_numpy(layer.mixing, "float64")
+    expected = np.zeros((3, rep_out.dim))
+    for idx_a, j, sources, offset in layer.terms:
+        idx_b = layer.types_out[j]
+        (m_a, d_a), (m_b, d_b), n = idx_a.shape, idx_b.shape, len(sources)
+        weights = mixing[offset:offset + m_a * m_b * n].reshape(m_a, m_b, n)
+        chosen = x[:, sources].astype("float64").reshape(3, n, d_a, d_b)
+        for a in range(m_a):
+            for b in range(m_b):
+                block = np.einsum("k,xkij->xij", weights[a, b], chosen)
+                expected[:, idx_b[b]] += np.einsum("xi,xij->xj", x[:, idx_a[a]], block)
+    np.testing.assert_allclose(y, 0.1 * expected, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.backends
 def test_bilinear_mixing_is_saved_and_round_trips_bitwise(tmp_path):
     group = O(3)
