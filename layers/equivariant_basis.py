@@ -363,7 +363,8 @@ def _tensor_order(rep):
         rep, channels = rep.base, rep.num_channels
     if type(rep) is DefiningRep and hasattr(rep.group, "degree"):
         return rep.group, 1, channels
-    if type(rep) is TensorProduct and all(type(f) is DefiningRep for f in rep.factors):
+    if (type(rep) is TensorProduct and len(rep.factors) == 2
+            and all(type(f) is DefiningRep for f in rep.factors)):  # V ** 3 and up: orbits
         return rep.group, 2, channels
     return None
 

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from eqzoo.layers.lie_basis import decompose
-from eqzoo.layers.representations import TensorProduct, TrivialRep, rep_from_config
+from eqzoo.layers.lie_basis import leaf_product, leaf_types
+from eqzoo.layers.representations import TrivialRep, rep_from_config
 
 SCALE = 0.1  # EMLP's factor on the bilinear term, which keeps it small beside the linear one
 
@@ -52,41 +52,46 @@ class EquivariantBilinear(keras.layers.Layer):
         self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: self.rep_in.dim})
 
     def _plan(self, selection):
-        """Which kernel blocks are filled from which copies of x (numpy, once)."""
-        copies = {}
-        for leaf, idx in decompose(self.rep_in):
-            if not (type(leaf) is TrivialRep and leaf.dim == 1):
-                copies.setdefault(leaf, []).append(idx)
-        kernel_blocks = {}
-        for leaf, idx in decompose(TensorProduct(self.rep_in.dual(), self.rep_out)):
-            kernel_blocks.setdefault(leaf, []).append(idx)
-        matched = [leaf for leaf in kernel_blocks if leaf in copies]
+        """Which kernel blocks are filled from which copies of x (numpy, once).
+
+        The kernel's block between a copy of input leaf type A and one of output type B has
+        type `A* (x) B`; for each pair (A, B) whose block type L is among x's non-scalar
+        leaves, the layer learns `(m_A, m_B, n_L)` mixing weights over n_L chosen copies of L.
+        """
+        types_in, types_out = leaf_types(self.rep_in), leaf_types(self.rep_out)
+        copies = {leaf: idx for leaf, idx in types_in if not _is_scalar(leaf)}
+        group = self.rep_in.group
+        pairs, matched = [], []
+        for i, (a, _) in enumerate(types_in):
+            for j, (b, _) in enumerate(types_out):
+                block = leaf_product(group, [a.dual(), b])
+                if block in copies:
+                    pairs.append((i, j, block))
+                    if block not in matched:
+                        matched.append(block)
         rng = np.random.default_rng(self.seed)
         if selection is None:
             selection = [sorted(rng.choice(len(copies[leaf]), min(len(copies[leaf]), leaf.dim),
                                            replace=False).tolist()) for leaf in matched]
         if len(selection) != len(matched) or any(
-                not all(0 <= i < len(copies[leaf]) for i in ids)
+                not ids or not all(0 <= i < len(copies[leaf]) for i in ids)
                 for leaf, ids in zip(matched, selection, strict=False)):
             raise ValueError(f"EquivariantBilinear selection does not fit {self.rep_in!r} -> "
                              f"{self.rep_out!r}: expected {len(matched)} lists of copy indices. "
                              f"Received: selection={selection!r}")
         self.selection = [list(map(int, ids)) for ids in selection]
-        self.terms = []  # (kernel positions (w, d), x positions (n, d), parameter offset)
-        offset, filled = 0, []
-        for leaf, ids in zip(matched, self.selection, strict=True):
-            positions = np.stack(kernel_blocks[leaf])
-            sources = np.stack([copies[leaf][i] for i in ids])
-            self.terms.append((positions, sources.astype("int32"), offset))
-            offset += len(positions) * len(sources)
-            filled.append(positions.ravel())
+        chosen = {leaf: copies[leaf][ids] for leaf, ids in zip(matched, self.selection,
+                                                                strict=True)}
+        self.terms = []  # (input copies (m_A, d_A), output type j, sources (n, d_A * d_B), offset)
+        offset = 0
+        for i, j, block in pairs:
+            idx_a, idx_b = types_in[i][1], types_out[j][1]
+            self.terms.append((idx_a.astype("int32"), j, chosen[block].astype("int32"), offset))
+            offset += len(idx_a) * len(idx_b) * len(chosen[block])
         self.num_parameters = offset
-        size = self.rep_in.dim * self.rep_out.dim
-        filled = np.concatenate(filled) if filled else np.zeros(0, np.int64)
-        empty = np.setdiff1d(np.arange(size), filled)
-        self._empty = len(empty)
-        # The blocks are computed in term order, then the zeros: this undoes that order.
-        self._order = np.argsort(np.concatenate([filled, empty])).astype("int32")
+        self.types_out = [idx for _, idx in types_out]
+        order = np.concatenate([idx.ravel() for idx in self.types_out])
+        self._inverse = np.argsort(order).astype("int32")
 
     def build(self, input_shape):
         self.mixing = self.add_weight(
@@ -94,23 +99,26 @@ class EquivariantBilinear(keras.layers.Layer):
             initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed))
 
     def call(self, inputs):
+        # y_B = sum over blocks of x_A^T W_AB(x), W_AB = sum_k P[a, b, k] X_k, without ever
+        # assembling the (batch, n_in, n_out) kernel: Z = x_A^T X_k first, then the mixing.
         lead = tuple(-1 if d is None else d for d in inputs.shape[:-1])
         x = ops.reshape(inputs, (-1, self.rep_in.dim))
-        parts = []
-        for positions, sources, offset in self.terms:
-            (w, d), n = positions.shape, len(sources)
-            weights = ops.reshape(ops.cast(self.mixing[offset:offset + w * n], x.dtype), (w, n))
-            copies = ops.take(x, sources, axis=-1)  # (batch, n, d)
-            # Not einsum("wn,bnd->bwd"): TFLite's converter gives its output a static shape
-            # holding -1, which the interpreter refuses; a matmul over (batch, d, n) converts.
-            mixed = ops.matmul(ops.transpose(copies, (0, 2, 1)), ops.transpose(weights))
-            parts.append(ops.reshape(ops.transpose(mixed, (0, 2, 1)), (-1, w * d)))
-        if self._empty:
-            parts.append(ops.zeros_like(x[:, :1]) * ops.zeros((1, self._empty), x.dtype))
+        outputs = [None] * len(self.types_out)
+        for idx_a, j, sources, offset in self.terms:
+            (m_a, d_a), (m_b, d_b), n = idx_a.shape, self.types_out[j].shape, len(sources)
+            x_a = ops.reshape(ops.take(x, idx_a.ravel(), axis=-1), (-1, 1, m_a, d_a))
+            chosen = ops.reshape(ops.take(x, sources.ravel(), axis=-1), (-1, n, d_a, d_b))
+            z = ops.matmul(ops.repeat(x_a, n, axis=1), chosen)  # (batch, n, m_a, d_b)
+            z = ops.reshape(ops.transpose(z, (0, 3, 1, 2)), (-1, d_b, n * m_a))
+            weights = ops.reshape(ops.cast(self.mixing[offset:offset + m_a * m_b * n], x.dtype),
+                                  (m_a, m_b, n))
+            weights = ops.reshape(ops.transpose(weights, (2, 0, 1)), (n * m_a, m_b))
+            y = ops.reshape(ops.transpose(ops.matmul(z, weights), (0, 2, 1)), (-1, m_b * d_b))
+            outputs[j] = y if outputs[j] is None else outputs[j] + y
+        parts = [y if y is not None else ops.repeat(ops.zeros_like(x[:, :1]), idx.size, axis=1)
+                 for y, idx in zip(outputs, self.types_out, strict=True)]
         flat = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=-1)
-        kernel = ops.reshape(ops.take(flat, self._order, axis=-1),
-                             (-1, self.rep_in.dim, self.rep_out.dim))
-        y = ops.multiply(ops.einsum("bi,bij->bj", x, kernel), SCALE)
+        y = ops.multiply(ops.take(flat, self._inverse, axis=-1), SCALE)
         return ops.reshape(y, lead + (self.rep_out.dim,))
 
     def compute_output_shape(self, input_shape):
@@ -120,3 +128,7 @@ class EquivariantBilinear(keras.layers.Layer):
         return {**super().get_config(), "rep_in": self.rep_in.get_config(),
                 "rep_out": self.rep_out.get_config(), "seed": self.seed,
                 "selection": self.selection}
+
+
+def _is_scalar(rep):
+    return type(rep) is TrivialRep and rep.dim == 1

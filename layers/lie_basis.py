@@ -24,11 +24,14 @@ an invariant of `rep_in* (x) rep_out`: for every Lie algebra element A,
    above, up to `MAX_SPARSE`.
 
 Bases are orthonormal (as flattened `(d_a * d_b,)` vectors), so projecting a kernel onto the
-equivariant ones is a blockwise inner product.
+equivariant ones is a blockwise inner product. They are cached per process (`functools.
+lru_cache` on the representations); a disk cache would not pay: the slowest solve measured,
+SO(3) T(8) -> scalar, takes about 0.3 s (`benchmarks/results/lie_basis.md`).
 """
 
 import functools
 import itertools
+import math
 import string
 
 import numpy as np
@@ -98,7 +101,7 @@ class BlockBasis(CommutantBasis):
     """
 
     def __init__(self, rep_in, rep_out):
-        self.types_in, self.types_out = _types(rep_in), _types(rep_out)
+        self.types_in, self.types_out = leaf_types(rep_in), leaf_types(rep_out)
         super().__init__((rep_in.dim, rep_out.dim), 0)
         self.perm_in = np.concatenate([idx.ravel() for _, idx in self.types_in])
         self.perm_out = np.concatenate([idx.ravel() for _, idx in self.types_out])
@@ -167,7 +170,7 @@ def _is_identity(perm):
     return bool(np.array_equal(perm, np.arange(len(perm))))
 
 
-def _types(rep):
+def leaf_types(rep):
     """The leaves of `rep` grouped by type, in first-appearance order: `[(leaf, (m, d) int
     array of the positions of its m copies in rep's flat layout)]`."""
     groups = {}
@@ -203,7 +206,7 @@ def decompose(rep):
             index = np.zeros((), dtype=np.int64)
             for (_, idx), factor in zip(combination, rep.factors, strict=True):
                 index = index[..., None] * factor.dim + idx
-            out.append((_product(rep.group, [leaf for leaf, _ in combination]), index.ravel()))
+            out.append((leaf_product(rep.group, [leaf for leaf, _ in combination]), index.ravel()))
         return out
     if isinstance(rep, DualRep):
         return [(leaf.dual(), idx) for leaf, idx in decompose(rep.base)]
@@ -217,7 +220,8 @@ def _is_scalar(rep):
     return type(rep) is TrivialRep and rep.dim == 1
 
 
-def _product(group, leaves):
+def leaf_product(group, leaves):
+    """The tensor product of `leaves`, as the leaf `decompose` names it (scalars dropped)."""
     leaves = [leaf for leaf in leaves if not _is_scalar(leaf)]
     if not leaves:
         return TrivialRep(group)
@@ -292,7 +296,7 @@ def invariant_tensors(group, kinds, parity=0):
     if with_pairings and k % 2 == 0:
         count += _double_factorial(k - 1)
     if with_epsilon and k >= d and (k - d) % 2 == 0:
-        count += _binomial(k, d) * _double_factorial(k - d - 1)
+        count += math.comb(k, d) * _double_factorial(k - d - 1)
     if count * d**k > MAX_SPANNING or (with_epsilon and k >= d and d > 7):
         return None
     candidates = []
@@ -365,8 +369,6 @@ def _double_factorial(n):
     return 1 if n <= 0 else n * _double_factorial(n - 2)
 
 
-def _binomial(n, k):
-    return len(list(itertools.combinations(range(n), k))) if n < 20 else 10**9
 
 
 # ---- the null space of the constraints -----------------------------------------------------------

@@ -208,6 +208,14 @@ def test_every_group_and_family_is_equivariant_after_a_round_trip(group, tmp_pat
                                    atol=1e-5 * max(1.0, np.abs(rep_in.matrix(g)).max() ** 2))
 
 
+def test_finite_groups_take_tensor_powers_too():
+    """`V ** 3` of S_4 is a 3-factor TensorProduct: its maps to V are the Bell(4) = 15
+    partitions of four indices (Maron et al. 2019), found by orbits, not the order-2 closed form."""
+    v = DefiningRep(SymmetricGroup(4))
+    basis = lie_basis.commutant_basis(v ** 3, v)
+    assert basis.dim == 15 and basis.shape == (64, 4)
+
+
 def test_continuous_refusals():
     v = DefiningRep(SO(3))
     with pytest.raises(ValueError, match="only supported for finite groups"):
