@@ -116,7 +116,8 @@ def train(args):
 def solve(args):
     rep = solve_reps()[args.rep]()
     start, cpu = time.perf_counter(), time.process_time()
-    dim = int(np.asarray(rep.equivariant_basis()).shape[-1])
+    basis = rep.equivariant_basis()  # an array, or for some spaces a lazy linear operator
+    dim = int(basis.shape[-1])
     _write(args.out, {"rep": args.rep, "emlp_spelling": SOLVES[args.rep], "dim": dim,
                       "seconds": time.perf_counter() - start,
                       "cpu_seconds": time.process_time() - cpu})
