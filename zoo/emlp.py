@@ -29,11 +29,14 @@ REFERENCE = ("Finzi, Welling & Wilson, A Practical Method for Constructing Equiv
 
 def _memory(config):
     """A lower bound: the scalar-to-scalar blocks of the hidden kernels (one coefficient per
-    pair of scalar copies; the twin: its Dense kernels)."""
+    pair of scalar copies); the twin: exactly its Dense kernels and biases."""
     group = group_from_name(config["group"])
     hidden = uniform_rep(config["channels"], group)
     if not config["constrained"]:
-        return BYTES_PER_PARAMETER * config["depth"] * hidden.dim**2
+        widths = [parse_rep(config["rep_in"], group).dim, *[hidden.dim] * config["depth"],
+                  parse_rep(config["rep_out"], group).dim]
+        pairs = zip(widths[:-1], widths[1:], strict=True)
+        return BYTES_PER_PARAMETER * sum((a + 1) * b for a, b in pairs)
     scalars = sum(1 for r in hidden.summands if r.dim == 1)
     return BYTES_PER_PARAMETER * config["depth"] * scalars**2
 
