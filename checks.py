@@ -305,18 +305,19 @@ def equivariance_spec(config, preset, model):
     the per-epoch monitor then measures; None, with one warning, when `--set` changed the input
     or output shape it was declared for (the layers are built for the new shape: the run goes
     on, without the preset's measurement)."""
+    from eqzoo.layers.equivariance import describes
     from eqzoo.layers.representations import rep_from_config
 
     spec = preset["metadata"].get("equivariance")
     if spec is None:
         return None
     rep_in, rep_out = rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"])
-    takes, gives = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
-    if tuple(rep_in.shape) == takes and rep_out.dim == math.prod(gives):
+    if describes(rep_in, rep_out, model):
         return spec
-    warn(f"{config['model']}'s equivariance is declared for inputs {tuple(rep_in.shape)} and "
-         f"{rep_out.dim} outputs, and this model takes {takes} and gives {gives} (--set "
-         f"{compact_overrides(config['overrides'])}): its equivariance error is not measured.")
+    warn(f"{config['model']}'s equivariance is declared for inputs {rep_in.shape} and outputs "
+         f"{rep_out.shape}, and this model takes {model.input_shape} and gives "
+         f"{model.output_shape} (--set {compact_overrides(config['overrides'])}): its "
+         "equivariance error is not measured.")
     return None
 
 

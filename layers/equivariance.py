@@ -65,6 +65,30 @@ def assert_equivariant(f, group, rep_in, rep_out, n_samples=8, atol=1e-5, seed=0
         )
 
 
+def describes(rep_in, rep_out, model):
+    """Whether `rep_in` and `rep_out` act on what `model` takes and gives: a representation's own
+    shape, or its values flattened row-major (`(d * d,)` for T(2) of a d-dimensional V), or, for
+    a point cloud's `PointCloudRep`, the same dict of named shapes."""
+    return (_fits(rep_in.shape, _shapes(model.input)) and
+            _fits(rep_out.shape, _shapes(model.output)))
+
+
+def _shapes(tensors):
+    if isinstance(tensors, dict):
+        return {name: tuple(t.shape[1:]) for name, t in tensors.items()}
+    if isinstance(tensors, (list, tuple)):
+        return tuple(tensors[0].shape[1:]) if len(tensors) == 1 else None
+    return tuple(tensors.shape[1:])
+
+
+def _fits(rep_shape, shape):
+    if isinstance(rep_shape, dict) or isinstance(shape, dict):
+        return (isinstance(rep_shape, dict) and isinstance(shape, dict)
+                and {k: tuple(v) for k, v in rep_shape.items()} == shape)
+    return shape is not None and tuple(shape) in {tuple(rep_shape),
+                                                  (int(np.prod(rep_shape, dtype=int)),)}
+
+
 def _measure(f, group, rep_in, rep_out, n_samples, seed, inputs, batch_size):
     for argument, value in (("n_samples", n_samples), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (

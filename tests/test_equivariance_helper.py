@@ -116,3 +116,28 @@ def test_works_on_a_keras_model():
 def test_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_describes_takes_a_representations_shape_its_flat_values_or_named_shapes():
+    from eqzoo.layers.equivariance import describes
+    from eqzoo.layers.groups import O
+    from eqzoo.layers.point_clouds import EuclideanGroup, PointCloudRep
+
+    V = DefiningRep(O(3))
+    T2 = V ** 2  # shape (3, 3)
+    flat = keras.Model(*(lambda x: (x, keras.layers.Dense(9)(x)))(keras.Input((9,))))
+    square = keras.Model(*(lambda x: (x, keras.layers.Dense(3)(keras.layers.Flatten()(x))))(
+        keras.Input((3, 3))))
+    assert describes(T2, T2, flat)  # (9,) is T(2)'s values, flattened row-major
+    assert describes(T2, V, square) and not describes(T2, T2, square)
+    assert not describes(V, T2, flat)  # (9,) is not a vector of R^3
+
+    group = EuclideanGroup(3, 5)
+    cloud = PointCloudRep(group, {"positions": "position", "velocities": "vector"})
+    inputs = {"positions": keras.Input((5, 3), name="positions"),
+              "velocities": keras.Input((5, 3), name="velocities")}
+    model = keras.Model(inputs, keras.layers.Add()([inputs["positions"], inputs["velocities"]]))
+    assert describes(cloud, PointCloudRep(group, "position"), model)
+    assert not describes(PointCloudRep(group, {"positions": "position"}),
+                         PointCloudRep(group, "position"), model)  # a name is missing
+    assert not describes(V, V, model)

@@ -16,7 +16,6 @@ mismatch above tolerance raises `ExportVerificationError` saying by how much.
 """
 
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -27,7 +26,7 @@ import keras
 import numpy as np
 
 from eqzoo.fileio import write_json
-from eqzoo.layers.equivariance import equivariance_error
+from eqzoo.layers.equivariance import describes, equivariance_error
 from eqzoo.layers.fold import fold_to_dense, folds
 from eqzoo.layers.point_clouds import PointCloudRep
 from eqzoo.layers.representations import Representation, rep_from_config
@@ -264,8 +263,7 @@ def _representations(model, preset, equivariance):
         if spec is None:
             return None
         equivariance = (rep_from_config(spec["rep_in"]), rep_from_config(spec["rep_out"]))
-        if tuple(equivariance[0].shape) != tuple(model.inputs[0].shape[1:]) or (
-                equivariance[1].dim != math.prod(model.outputs[0].shape[1:])):
+        if not describes(*equivariance, model):
             return None  # built with another shape (--set): the preset's reps do not describe it
     if equivariance is None:
         return None
