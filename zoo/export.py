@@ -366,18 +366,22 @@ def _tf_saved_model(model, path, scratch, timeout=600):
         return
     source = os.path.join(scratch, "model.keras")
     model.save(source)
+    _python(_TF_EXPORT, [source, path], f"Exporting {model.name!r} under TensorFlow", timeout,
+            env={"KERAS_BACKEND": "tensorflow"})
+
+
+def _python(source, args, what, timeout, cwd=None, env=None):
+    """Runs `source` with `python -c` in a fresh process; a timeout or a failure raises
+    ExportVerificationError starting with `what`, with the process's last line of stderr."""
     try:
-        done = subprocess.run([sys.executable, "-c", _TF_EXPORT, source, path],
+        done = subprocess.run([sys.executable, "-c", source, *args], cwd=cwd,
                               capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "KERAS_BACKEND": "tensorflow",
-                                   "TF_CPP_MIN_LOG_LEVEL": "3"})
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
     except subprocess.TimeoutExpired:
-        raise ExportVerificationError(f"Exporting {model.name!r} under TensorFlow took more "
-                                      f"than {timeout} s.") from None
+        raise ExportVerificationError(f"{what} took more than {timeout} s.") from None
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
-        raise ExportVerificationError(f"Exporting {model.name!r} under TensorFlow failed: "
-                                      f"{lines[-1]}")
+        raise ExportVerificationError(f"{what} failed: {lines[-1]}")
 
 
 def _serve(path, format, batch, timeout):
@@ -394,17 +398,8 @@ def _serve(path, format, batch, timeout):
             source = f.read()
         # The source runs with `-c` from the scratch folder: neither eqzoo's folders nor the
         # caller's working directory are on the serving process's import path.
-        try:
-            done = subprocess.run([sys.executable, "-c", source, files["request.json"]],
-                                  cwd=scratch, capture_output=True, text=True, timeout=timeout,
-                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        except subprocess.TimeoutExpired:
-            raise ExportVerificationError(f"Serving the {format} artifact {path} in a fresh "
-                                          f"process took more than {timeout} s.") from None
-        if done.returncode != 0:
-            lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode}"]
-            raise ExportVerificationError(f"The {format} artifact {path} could not be served in "
-                                          f"a fresh process: {lines[-1]}")
+        _python(source, [files["request.json"]],
+                f"Serving the {format} artifact {path} in a fresh process", timeout, cwd=scratch)
         with open(files["report.json"]) as f:
             process = json.load(f)
         outputs = np.load(files["outputs.npy"]).astype("float64")
