@@ -102,6 +102,21 @@ def run_mlp(layers, x):
     return x
 
 
+def widths(owner, input_shape, units, residual):
+    """`(f, e, units)` of a message-passing layer: the widths of its `features` and (0 when
+    absent) `edge_attributes`, and of its messages, `units` or `f`; a residual connection needs
+    them equal."""
+    f = last_axis(owner, "features", input_shape["features"], 3)
+    e = (last_axis(owner, "edge_attributes", input_shape["edge_attributes"], 4)
+         if input_shape.get("edge_attributes") is not None else 0)
+    units = units or f
+    if residual and units != f:
+        raise ValueError(f"{owner}: the residual connection needs units equal to the input's "
+                         f"feature width. Received: units={units}, features of width {f}; "
+                         "pass residual=False or units=None.")
+    return f, e, units
+
+
 def last_axis(owner, name, shape, expected_rank):
     if shape is None or len(shape) != expected_rank or shape[-1] is None:
         raise ValueError(f"{owner}: input {name!r} must have rank {expected_rank} with a known "

@@ -79,15 +79,8 @@ class EGNNLayer(keras.layers.Layer):
     def build(self, input_shape):
         owner = type(self).__name__
         _graphs.check_inputs(owner, input_shape, REQUIRED)
-        f = _graphs.last_axis(owner, "features", input_shape["features"], 3)
+        f, e, units = _graphs.widths(owner, input_shape, self.units, self.residual)
         _graphs.last_axis(owner, "positions", input_shape["positions"], 3)
-        e = (_graphs.last_axis(owner, "edge_attributes", input_shape["edge_attributes"], 4)
-             if input_shape.get("edge_attributes") is not None else 0)
-        units = self.units or f
-        if self.residual and units != f:
-            raise ValueError(f"{owner}: the residual connection needs units equal to the input's "
-                             f"feature width. Received: units={units}, features of width {f}; "
-                             "pass residual=False or units=None.")
         act, policy = self.activation, self.dtype_policy
         self.phi_e = _graphs.mlp("phi_e", [units, units], act, policy, last_activation=act)
         self.phi_x = _graphs.mlp("phi_x", [units, 1], act, policy, last_initializer=_SMALL,

@@ -48,14 +48,7 @@ class MessagePassing(keras.layers.Layer):
     def build(self, input_shape):
         owner = type(self).__name__
         self._check(input_shape)
-        f = _graphs.last_axis(owner, "features", input_shape["features"], 3)
-        e = (_graphs.last_axis(owner, "edge_attributes", input_shape["edge_attributes"], 4)
-             if input_shape.get("edge_attributes") is not None else 0)
-        units = self.units or f
-        if self.residual and units != f:
-            raise ValueError(f"{owner}: the residual connection needs units equal to the input's "
-                             f"feature width. Received: units={units}, features of width {f}; "
-                             "pass residual=False or units=None.")
+        f, e, units = _graphs.widths(owner, input_shape, self.units, self.residual)
         self.phi_e = _graphs.mlp("phi_e", [units, units], self.activation, self.dtype_policy,
                                  last_activation=self.activation)
         self.phi_h = _graphs.mlp("phi_h", [units, units], self.activation, self.dtype_policy)
