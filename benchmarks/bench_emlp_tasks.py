@@ -1,15 +1,19 @@
 """The EMLP paper's three tasks: test MSE against training-set size, eqzoo's EMLP presets and
 their MLP twins, beside the EMLP authors' published numbers and an EMLP 1.0.3 peer run.
 
-Every eqzoo run goes through the shared training loop (`train.main`, W&B off, a temporary run
-folder) on `num_examples=5000` (3,500 training, 500 validation, 1,000 test examples), cut to
-`train_size` examples (validation and test stay fixed, so every size is scored on the same
-examples). Epochs follow a step budget, `epochs = clip(ceil(STEPS / batches per epoch), MIN,
-MAX)`, with early stopping on the validation loss (best weights restored). train.py's MSE is on
-standardised targets; the tables multiply it by the training split's `target_scale ** 2`, which
-gives the MSE of the raw targets, the unit of the EMLP paper's tables.
+Every run follows the EMLP authors' protocol (`experiments/train_regression.py` and
+`data_efficiency_jax.py` of github.com/mfinzi/equivariant-MLP): the preset's model (3 layers of
+384 channels), Adam at a constant 3e-3, batch `min(500, n)`, `min(900000 // n, 1000)` epochs, MSE
+loss, the weights of the best validation MSE kept. Data: `num_examples=5000` (3,500 training,
+500 validation, 1,000 test examples, standardised as `datasets.load` does: one scale per field),
+the training split cut to `train_size` examples (validation and test stay fixed, so every size
+is scored on the same examples). The loop is plain `model.fit` on those arrays, validating every
+`VALIDATE_EVERY` epochs: train.py's per-epoch work (a checkpoint, the equivariance monitor, a
+validation pass) would cost more than the training itself at n <= 300, where an epoch is one
+step; `python train.py --model NAME` trains the same models. MSEs are reported on the raw targets
+(the standardised MSE times `target_scale ** 2`), the unit of the EMLP paper's tables.
 
-    nice -n 10 python benchmarks/bench_emlp_tasks.py                        # the whole grid
+    nice -n 10 python benchmarks/bench_emlp_tasks.py --workers 2            # the whole grid
     nice -n 10 python benchmarks/bench_emlp_tasks.py --tasks inertia --sizes 1000 --seeds 0
     python benchmarks/bench_emlp_tasks.py --peer        # EMLP 1.0.3 in /work/peers/emlp, reduced
     python benchmarks/bench_emlp_tasks.py --export      # shipped weights -> SavedModel, TFLite
@@ -21,24 +25,21 @@ those already there); peer runs to `emlp_tasks_peer.jsonl`. The report's last se
 """
 
 import argparse
-import contextlib
-import io
 import json
 import math
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
 
-from eqzoo import train
 from eqzoo.datasets import emlp_tasks
 from eqzoo.fileio import write_text
-from eqzoo.runs import read_run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
@@ -56,8 +57,8 @@ TASKS = {  # task -> (constrained preset, its MLP twin)
 OPTIONS = {"num_examples": 5000}
 SIZES = [1000, 300, 3000, 100, 30]  # the order they run in
 SEEDS = [0, 1, 2]
-BATCH_SIZE = 32
-STEPS, MIN_EPOCHS, MAX_EPOCHS, PATIENCE = 1000, 20, 100, 15
+LEARNING_RATE, MAX_BATCH, VALIDATE_EVERY = 3e-3, 500, 10
+PROTOCOL = "paper-384ch-bs500"  # the runs of emlp_tasks_runs.jsonl this version reports
 
 # The EMLP authors' test MSE (raw targets), mean of their 3 trials: experiments/notebooks/
 # synthetic_results_all.csv in github.com/mfinzi/equivariant-MLP (commit b80815b).
@@ -82,61 +83,96 @@ PUBLISHED = {
 }
 
 
-def epochs_for(train_size, steps=STEPS, min_epochs=MIN_EPOCHS, max_epochs=MAX_EPOCHS):
-    return int(np.clip(math.ceil(steps / math.ceil(train_size / BATCH_SIZE)), min_epochs,
-                       max_epochs))
+def epochs_for(train_size):
+    """The EMLP authors' budget: `min(900000 // n, 1000)` epochs (900 at n = 1,000)."""
+    return min(900_000 // train_size, 1000)
 
 
-def target_scale(task, size, seed):
-    """The scale train.py's targets were divided by, for that split and training subset."""
-    return emlp_tasks.split(task, seed, train_size=size, **OPTIONS)[2].target_scale
+def run_one(preset, task, size, seed):
+    """One run of the protocol; its MSEs in raw target units and its seconds per epoch."""
+    from eqzoo import zoo
 
-
-def run_one(model, task, size, seed, epochs, run_dir):
-    """One `train.py` run; returns its metrics in raw target units and its seconds per epoch."""
-    run_id = f"{model}-{size}-{seed}"
-    argv = ["--model", model, "--dataset", task, "--seed", str(seed), "--epochs", str(epochs),
-            "--batch-size", str(BATCH_SIZE), "--early-stopping", str(PATIENCE),
-            "--run-dir", run_dir, "--run-id", run_id, "--wandb", "disabled"]
-    for key, value in {**OPTIONS, "train_size": size}.items():
-        argv += ["--dataset-option", f"{key}={value}"]
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        code = train.main(argv)
+    data, indices, scaling = emlp_tasks.split(task, seed, train_size=size, **OPTIONS)
+    x = {s: scaling.inputs(data.x[i]).astype("float32") for s, i in indices.items()}
+    y = {s: scaling.targets(data.y[i]).astype("float32") for s, i in indices.items()}
+    keras.utils.set_random_seed(seed)
+    model = zoo.create_model(preset)
+    model.compile(keras.optimizers.Adam(LEARNING_RATE), "mse")
+    best = BestValidation(x["validation"], y["validation"], VALIDATE_EVERY)
+    epochs, batch = epochs_for(size), min(MAX_BATCH, size)
+    timer = EpochTimer()
+    model.fit(x["train"], y["train"], batch_size=batch, epochs=epochs, shuffle=True, verbose=0,
+              callbacks=[timer, best])
+    model.set_weights(best.weights)
+    scale2 = scaling.target_scale ** 2
+    test = float(model.evaluate(x["test"], y["test"], batch_size=MAX_BATCH, verbose=0))
     keras.backend.clear_session()
-    if code != 0:
-        raise RuntimeError(f"train.py {' '.join(argv)} exited {code}:\n{log.getvalue()[-2000:]}")
-    config, metrics, history = read_run(os.path.join(run_dir, run_id))
-    epoch_seconds = [float(row["time/epoch_seconds"]) for row in history]
-    scale2 = target_scale(task, size, seed) ** 2
-    return {"train_size": config["dataset_info"]["train_size"],
-            "params": config["parameters"]["trainable"], "epochs": metrics["epochs_completed"],
-            "seconds_per_epoch": float(np.median(epoch_seconds[1:] or epoch_seconds)),
-            "test_mse": metrics["test/loss"] * scale2, "val_mse": metrics["val/loss"] * scale2,
-            "test_mse_standardised": metrics["test/loss"],
-            # EquivarianceMonitor's final value, float64 (`equivariance/<group>`): EMLPs only.
-            "equivariance_error": next((v for k, v in metrics.items()
-                                        if k.startswith("equivariance/")), None)}
+    return {"protocol": PROTOCOL, "train_size": len(indices["train"]),
+            "params": model.count_params(), "epochs": epochs, "batch_size": batch,
+            "best_epoch": best.epoch, "seconds_per_epoch": float(np.median(timer.seconds[1:])),
+            "test_mse": test * scale2, "val_mse": best.loss * scale2,
+            "test_mse_standardised": test}
 
 
-def run_all(tasks, sizes, seeds, output):
+class BestValidation(keras.callbacks.Callback):
+    """Every `every` epochs (and after the last), the validation MSE; keeps the best weights."""
+
+    def __init__(self, x, y, every):
+        super().__init__()
+        self.x, self.y, self.every = x, y, every
+        self.loss, self.weights, self.epoch = math.inf, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every and epoch + 1 != self.params["epochs"]:
+            return
+        loss = float(self.model.evaluate(self.x, self.y, batch_size=MAX_BATCH, verbose=0))
+        if loss < self.loss or self.weights is None:
+            self.loss, self.weights, self.epoch = loss, self.model.get_weights(), epoch + 1
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def run_all(tasks, sizes, seeds, output, worker=0, workers=1):
+    """The grid, seed by seed (whole curves first); with several workers, this one's share: the
+    EMLP of every `workers`-th (seed, size, task) and the twins of the others, so each worker
+    gets as many of the slower EMLP runs."""
     path = os.path.join(output, RUNS_FILE)
-    done = {(r["task"], r["model"], r["size"], r["seed"]) for r in read_jsonl(path)}
-    # Seed by seed, so that a run cut short by its budget holds whole curves (sizes in the order
-    # given, the paper's headline 1,000 first by default), not three seeds of a few sizes.
+    done = {(r["task"], r["model"], r["size"], r["seed"]) for r in read_jsonl(path)
+            if r.get("protocol") == PROTOCOL}
     grid = [(seed, size, task, model) for seed in seeds for size in sizes for task in tasks
             for model in TASKS[task]]
-    with tempfile.TemporaryDirectory(prefix="eqzoo-emlp-tasks-") as run_dir:
-        for seed, size, task, model in grid:
-            if (task, model, size, seed) in done:
-                continue
-            row = run_one(model, task, size, seed, epochs_for(size), run_dir)
-            row = {"task": task, "model": model, "size": size, "seed": seed, **row}
-            with open(path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(f"{task:20s} {model:26s} n={size:<5d} seed={seed} test MSE "
-                  f"{row['test_mse']:.4g} epochs={row['epochs']} "
-                  f"{row['seconds_per_epoch']:.3f} s/epoch", flush=True)
+    mine = [item for i, item in enumerate(grid) if (i // 2 + i % 2) % workers == worker]
+    for seed, size, task, model in mine:
+        if (task, model, size, seed) in done:
+            continue
+        row = {"task": task, "model": model, "size": size, "seed": seed,
+               **run_one(model, task, size, seed)}
+        with open(path, "a") as f:  # one line per write: two workers never interleave
+            f.write(json.dumps(row) + "\n")
+        print(f"{task:20s} {model:26s} n={size:<5d} seed={seed} test MSE "
+              f"{row['test_mse']:.4g} best epoch {row['best_epoch']}/{row['epochs']} "
+              f"{row['seconds_per_epoch']:.3f} s/epoch", flush=True)
+
+
+def run_workers(tasks, sizes, seeds, output, workers, threads):
+    """`workers` processes over the grid, each TensorFlow limited to `threads` threads."""
+    argv = [sys.executable, os.path.abspath(__file__), "--tasks", ",".join(tasks),
+            "--sizes", ",".join(map(str, sizes)), "--seeds", ",".join(map(str, seeds)),
+            "--output", output, "--threads", str(threads)]
+    procs = [subprocess.Popen([*argv, "--worker", f"{i}/{workers}"]) for i in range(workers)]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise SystemExit(f"a worker failed: exit codes {codes}")
 
 
 def run_peer(tasks, size, seed, epochs, batch_size, solves, output):
@@ -212,8 +248,8 @@ def _mean_std(values):
 
 
 def report(output):
-    runs, peer = read_jsonl(os.path.join(output, RUNS_FILE)), read_jsonl(
-        os.path.join(output, PEER_FILE))
+    runs = [r for r in read_jsonl(os.path.join(output, RUNS_FILE)) if r.get("protocol") == PROTOCOL]
+    peer = read_jsonl(os.path.join(output, PEER_FILE))
     lines = ["# The EMLP paper's tasks: eqzoo against EMLP", "",
              "Generated by `python benchmarks/bench_emlp_tasks.py --report` from "
              f"`{RUNS_FILE}` and `{PEER_FILE}`. Test MSE of the raw targets (the unit of the "
@@ -277,7 +313,7 @@ def _timing(own, preset, twin, peer):
     ours, mlp = median(preset), median(twin)
     if ours is None or mlp is None:
         return "Epoch time: not measured."
-    text = (f"Epoch time at 1,000 training examples (median over seeds, batch {BATCH_SIZE}): "
+    text = (f"Epoch time at 1,000 training examples (median over seeds, batch {MAX_BATCH}): "
             f"`{preset}` {ours:.3f} s, `{twin}` {mlp:.3f} s ({ours / mlp:.1f}x the twin)")
     for row in peer:
         text += (f"; EMLP 1.0.3 peer {row['epoch_seconds']:.2f} s wall "
@@ -294,6 +330,11 @@ def main(argv=None):
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
     parser.add_argument("--output", default=RESULTS)
     parser.add_argument("--report", action="store_true", help="only write the report")
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing the grid")
+    parser.add_argument("--worker", default="0/1", help=argparse.SUPPRESS)  # i/k: this one's share
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads per process (0: its default; --workers k sets "
+                             "cores / k)")
     parser.add_argument("--export", action="store_true",
                         help="export each preset's shipped weights (SavedModel, TFLite), verified")
     parser.add_argument("--peer", action="store_true",
@@ -313,8 +354,21 @@ def main(argv=None):
                  args.peer_epochs, args.peer_batch_size,
                  [s for s in args.peer_solves.split(",") if s], args.output)
     elif not args.report:
-        run_all(tasks, [int(s) for s in args.sizes.split(",")],
-                [int(s) for s in args.seeds.split(",")], args.output)
+        sizes = [int(s) for s in args.sizes.split(",")]
+        seeds = [int(s) for s in args.seeds.split(",")]
+        if args.workers > 1:
+            threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+            run_workers(tasks, sizes, seeds, args.output, args.workers, threads)
+        else:
+            if args.threads:
+                import tensorflow as tf
+
+                tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+                tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+            worker, workers = map(int, args.worker.split("/"))
+            run_all(tasks, sizes, seeds, args.output, worker, workers)
+            if workers > 1:
+                return 0  # the parent writes the report
     report(args.output)
     return 0
 

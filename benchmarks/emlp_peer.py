@@ -32,6 +32,7 @@ SOLVES = {
     "o3_t3_t3": "(T(3) >> T(3))(O(3))",
     "so3_t6": "T(6)(SO(3))",
     "so3_t7": "T(7)(SO(3))",
+    "so3_t8": "T(8)(SO(3))",
     "lorentz_t2v_t2": "((T(2) + V) >> T(2))(O13())",
 }
 
@@ -45,6 +46,7 @@ def solve_reps():
         "o3_t3_t3": lambda: (T(3) >> T(3))(O(3)),
         "so3_t6": lambda: T(6)(SO(3)),
         "so3_t7": lambda: T(7)(SO(3)),
+        "so3_t8": lambda: T(8)(SO(3)),
         "lorentz_t2v_t2": lambda: ((T(2) + V) >> T(2))(O13()),
     }
 

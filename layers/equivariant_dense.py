@@ -11,6 +11,8 @@ from eqzoo.layers.lie_basis import commutant_basis, invariant_basis
 from eqzoo.layers.representations import rep_from_config
 from eqzoo.layers.structured_dense import StructuredDense
 
+INIT_SCALINGS = ("match", "project")
+
 
 @keras.saving.register_keras_serializable(package="eqzoo")
 class EquivariantDense(StructuredDense):
@@ -47,9 +49,13 @@ class EquivariantDense(StructuredDense):
         activation, use_bias, bias_initializer, kernel_regularizer, bias_regularizer: as for
             `keras.layers.Dense`; the regularizers see the assembled kernel and bias.
         kernel_initializer: called with the full `(rep_in.dim, rep_out.dim)` shape; the layer
-            starts from its projection onto the commutant, scaled by `sqrt(n_in n_out / dim)` so
+            starts from its projection onto the commutant, scaled as `init_scaling` says.
+        init_scaling: `"match"` (default) scales the projection by `sqrt(n_in n_out / dim)`, so
             the kernel's mean square matches the initializer's (a bare projection would shrink
-            it by that factor, e.g. n for circulants).
+            it by that factor, e.g. n for circulants); `"project"` keeps the bare projection,
+            as EMLP's layers start (Finzi et al., 2021). For continuous groups the commutant is
+            tiny beside `n_in n_out` (a 384-wide O(3) layer: a few hundred of 147,456), and the
+            matched start is then many times larger than EMLP's: `EMLPBlock` uses `"project"`.
 
     Input shape:
         `(batch_size, ..., rep_in.dim)` (flat), or `(batch_size, ...) + rep_in.shape`, e.g.
@@ -74,7 +80,7 @@ class EquivariantDense(StructuredDense):
     stored_name = "coefficients"
 
     def __init__(self, rep_in, rep_out=None, symmetric=False, activation=None, use_bias=True,
-                 **kwargs):
+                 init_scaling="match", **kwargs):
         if "units" in kwargs:
             raise ValueError(
                 "EquivariantDense takes its output width from `rep_out` (its dim), not from "
@@ -84,6 +90,10 @@ class EquivariantDense(StructuredDense):
         self.rep_in = rep_from_config(rep_in)
         self.rep_out = self.rep_in if rep_out is None else rep_from_config(rep_out)
         self.symmetric = bool(symmetric)
+        if init_scaling not in INIT_SCALINGS:
+            raise ValueError(f"EquivariantDense init_scaling must be one of {INIT_SCALINGS}. "
+                             f"Received: init_scaling={init_scaling!r}")
+        self.init_scaling = init_scaling
         self.basis = commutant_basis(self.rep_in, self.rep_out, self.symmetric)
         if self.basis.dim == 0:
             raise ValueError(
@@ -108,7 +118,8 @@ class EquivariantDense(StructuredDense):
         # A bare projection of the draw would shrink the kernel's mean square by dim / (n_in
         # n_out) (e.g. n for circulants); the basis may also draw a smaller shape (see
         # `PartitionBasis.initial_coefficients`).
-        scale = math.sqrt(self.input_dim * self.output_dim / self.basis.dim)
+        scale = (math.sqrt(self.input_dim * self.output_dim / self.basis.dim)
+                 if self.init_scaling == "match" else 1.0)
         return self.basis.initial_coefficients(initializer, scale, dtype=dtype)
 
     def _kernel_output_dim(self, input_dim):
@@ -239,7 +250,8 @@ class EquivariantDense(StructuredDense):
         config = super().get_config()
         config.pop("units")
         return {**config, "rep_in": self.rep_in.get_config(),
-                "rep_out": self.rep_out.get_config(), "symmetric": self.symmetric}
+                "rep_out": self.rep_out.get_config(), "symmetric": self.symmetric,
+                "init_scaling": self.init_scaling}
 
 
 class _ProjectedInitializer:

@@ -13,7 +13,7 @@ from eqzoo.layers.equivariant_basis import (
     commutant_basis,
     invariant_basis,
 )
-from eqzoo.layers.equivariant_dense import EquivariantDense
+from eqzoo.layers.equivariant_dense import INIT_SCALINGS, EquivariantDense
 from eqzoo.layers.fold import fold_to_dense
 from eqzoo.layers.groups import (
     CyclicGroup,
@@ -268,6 +268,30 @@ def test_initial_kernel_has_the_initializers_scale():
         assert 0.5 * glorot_rms < rms < 2.0 * glorot_rms, (group, rms)
 
 
+def test_project_scaling_starts_from_the_bare_projection_of_the_draw():
+    # Same seeded draw, two scalings: "match" is "project" times sqrt(n_in n_out / dim), and
+    # "project" is the least-squares projection of the draw itself (numpy's lstsq on the basis).
+    rep_in, rep_out = points(D6, 2), points(D6, 3)
+    kernels = {}
+    for scaling in INIT_SCALINGS:
+        layer = EquivariantDense(rep_in, rep_out, init_scaling=scaling,
+                                 kernel_initializer=keras.initializers.RandomNormal(seed=3))
+        layer.build((None, rep_in.dim))
+        kernels[scaling] = keras.ops.convert_to_numpy(layer.kernel).astype("float64")
+        config = layer.get_config()
+        assert config["init_scaling"] == scaling
+        assert EquivariantDense.from_config(config).init_scaling == scaling
+    dim = layer.basis.dim
+    np.testing.assert_allclose(kernels["match"],
+                               kernels["project"] * np.sqrt(rep_in.dim * rep_out.dim / dim),
+                               rtol=1e-5, atol=1e-6)
+    draw = keras.ops.convert_to_numpy(keras.initializers.RandomNormal(seed=3)(
+        (rep_in.dim, rep_out.dim))).astype("float64")
+    basis = layer.basis.dense().reshape(dim, -1).T
+    coefficients = np.linalg.lstsq(basis, draw.ravel(), rcond=None)[0]
+    np.testing.assert_allclose(kernels["project"].ravel(), basis @ coefficients, atol=1e-5)
+
+
 def test_set_kernel_and_fold_to_dense():
     rep = points(C5, 2)
     layer = EquivariantDense(rep, points(C5, 3), activation="relu",
@@ -316,6 +340,8 @@ def test_fold_keeps_one_bias_per_channel_when_the_group_moves_every_point(group,
     (lambda: EquivariantDense(points(C4_ROTATIONS), TrivialRep(C4_ROTATIONS)),
      "equivariant is zero"),
     (lambda: EquivariantDense(points(C5), units=5), "not from `units`. Received: units=5"),
+    (lambda: EquivariantDense(points(C5), init_scaling="glorot"),
+     r"one of \('match', 'project'\). Received: init_scaling='glorot'"),
     (lambda: EquivariantDense({"rep": "Spin"}), "Unknown representation config"),
     (lambda: commutant_basis(points(CyclicGroup(70)), points(CyclicGroup(70)), method="dense"),
      r"needs n_in \* n_out <= 4096"),

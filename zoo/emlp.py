@@ -17,7 +17,8 @@ Groups and representations are plain text, so presets stay data: `group="O(3)"`,
 
 import keras
 
-from eqzoo.layers import EMLPBlock, EquivariantDense
+from eqzoo.layers import EMLPBlock
+from eqzoo.layers.emlp_block import emlp_linear
 from eqzoo.layers.groups import group_from_name
 from eqzoo.layers.representations import parse_rep, uniform_rep
 from eqzoo.zoo.arguments import Boolean, GroupName, Integer, Name, RepText
@@ -59,7 +60,7 @@ def emlp(*, group: GroupName() = "O(3)", rep_in: RepText(), rep_out: RepText(),
         else:
             h = keras.layers.Dense(hidden.dim, activation="swish", name=f"dense{k}")(h)
     if constrained:
-        outputs = EquivariantDense(hidden, rep_out, name="head")(h)
+        outputs = emlp_linear(hidden, rep_out, name="head")(h)
     else:
         outputs = keras.layers.Dense(rep_out.dim, name="head")(h)
     return keras.Model(inputs, outputs, name=name)
