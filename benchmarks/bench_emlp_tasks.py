@@ -146,6 +146,7 @@ def run_all(tasks, sizes, seeds, output, worker=0, workers=1):
     """The grid, seed by seed (whole curves first); with several workers, this one's share: the
     EMLP of every `workers`-th (seed, size, task) and the twins of the others, so each worker
     gets as many of the slower EMLP runs."""
+    os.makedirs(output, exist_ok=True)
     path = os.path.join(output, RUNS_FILE)
     done = {(r["task"], r["model"], r["size"], r["seed"]) for r in read_jsonl(path)
             if r.get("protocol") == PROTOCOL}
