@@ -171,16 +171,18 @@ def split(name, seed, *, validation_fraction=None, test_fraction=None, train_siz
     return task, indices, standardization(task, indices["train"])
 
 
+def standardised(task, indices, scaling):
+    """`(inputs, targets)`: for each split of `indices`, its rows standardised, as float32."""
+    return ({s: scaling.inputs(task.x[i]).astype(np.float32) for s, i in indices.items()},
+            {s: scaling.targets(task.y[i]).astype(np.float32) for s, i in indices.items()})
+
+
 def load(name, *, batch_size, seed, validation_fraction, test_fraction, reconstruction,
          data_dir, download, **options):
     reject_tfds_arguments(name, data_dir, download)
     task, indices, scaling = split(name, seed, validation_fraction=validation_fraction,
                                    test_fraction=test_fraction, **options)
-    arrays = pipeline.ArraySplits(
-        {s: scaling.inputs(task.x[i]).astype(np.float32) for s, i in indices.items()},
-        {s: scaling.targets(task.y[i]).astype(np.float32) for s, i in indices.items()},
-        indices,
-    )
+    arrays = pipeline.ArraySplits(*standardised(task, indices, scaling), indices)
     options.pop("train_size", None)
     options_text = ", ".join(f"{k}={v!r}" for k, v in sorted(options.items())) or "defaults"
     scales = ", ".join(f"{s:.4g}" for s in scaling.field_scales)

@@ -11,7 +11,7 @@ import bench_emlp_tasks as bench
 
 
 def test_epochs_are_the_papers_budget():
-    # data_efficiency_jax.py of the EMLP authors: min(int(30 * 30000 / n), 1000) epochs.
+    # data_efficiency.py of the EMLP authors: min(int(30 * 30000 / n), 1000) epochs.
     assert [bench.epochs_for(n) for n in (30, 100, 300, 1000, 3000)] == [1000] * 3 + [900, 300]
 
 
